@@ -69,7 +69,7 @@ test-unit: $(BIN)/.installed ## fast offline tests (moto, Stubber)
 	$(BIN)/pytest tests/unit
 
 test-terraform: package .tf/init.stamp ## terraform test with a mocked provider (plan only)
-	terraform test -no-color
+	terraform test -no-color -test-directory=tests/terraform
 
 test-e2e: package $(BIN)/.installed ## deploy into LocalStack and run real executions
 	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider
