@@ -1,0 +1,73 @@
+"""Rate limit: the ledger's three actions, ``reserve``, ``settle`` and ``release``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tollgate import clients
+from tollgate.catalogue import load_catalogue
+from tollgate.config_store import ConfigStore
+from tollgate.ledger import ABSENT, Ledger, LedgerUnavailable
+from tollgate.observability import logger
+from tollgate.settings import get_settings
+
+ACTIONS = ("reserve", "settle", "release")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    action = event.get("action")
+    if action not in ACTIONS:
+        raise ValueError(f"action is {action!r}; it must be one of {', '.join(ACTIONS)}.")
+    execution_id = event.get("executionId")
+    if not execution_id:
+        raise ValueError("executionId is required: the reservation records which execution holds it.")
+    request = event["context"]
+    settings = get_settings()
+    ledger = Ledger(
+        clients.dynamodb(),
+        settings.table_name,
+        idempotency_seconds=settings.idempotency_seconds,
+        fail_open=settings.fail_open,
+    )
+    if action == "reserve":
+        store = ConfigStore(
+            settings.table_name,
+            clients.dynamodb(),
+            cache_seconds=settings.config_cache_seconds,
+            catalogue=load_catalogue(),
+        )
+        result = ledger.reserve(request, execution_id, store.limits)
+        denial = result.get("denial") or {}
+        logger.info(
+            f"Reserve: {result['decision']}",
+            extra={
+                "requestId": request["requestId"],
+                "decision": result["decision"],
+                "reason": denial.get("reason"),
+                "limitId": (denial.get("limit") or {}).get("id"),
+                "counters": len(result["counters"]),
+                "failOpen": result["failOpen"],
+            },
+        )
+        return result
+
+    reservation = event.get("reservation") or {}
+    if reservation.get("failOpen"):
+        return {"state": ABSENT, "deltas": []}  # nothing was reserved, so nothing to settle or release
+    try:
+        if action == "settle":
+            invocation = event["invocation"]
+            result = ledger.settle(
+                request["requestId"], execution_id, invocation["usage"], invocation["costUsd"], invocation
+            )
+        else:
+            result = ledger.release(request["requestId"], execution_id)
+    except (BotoCoreError, ClientError) as error:
+        raise LedgerUnavailable(f"Could not {action} request {request['requestId']}: {error}") from error
+    logger.info(
+        f"{action.capitalize()}: {result['state']}",
+        extra={"requestId": request["requestId"], "state": result["state"], "deltas": result["deltas"]},
+    )
+    return result

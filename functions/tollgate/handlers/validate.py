@@ -1,0 +1,58 @@
+"""Validate: check the request, resolve its route, and return the context (valid or not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollgate import clients
+from tollgate.catalogue import load_catalogue
+from tollgate.config_store import ConfigStore
+from tollgate.observability import logger
+from tollgate.settings import get_settings
+from tollgate.validation import ValidationOptions, validate_request
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    catalogue = load_catalogue()
+    store = ConfigStore(
+        settings.table_name,
+        clients.dynamodb(),
+        cache_seconds=settings.config_cache_seconds,
+        catalogue=catalogue,
+    )
+    options = ValidationOptions(
+        allowed_environments=settings.allowed_environments,
+        max_prompt_chars=settings.max_prompt_chars,
+        allow_direct_model_ids=settings.allow_direct_model_ids,
+    )
+    validation = validate_request(
+        event.get("request"), routes=store.routes(), catalogue=catalogue, options=options
+    )
+    result = validation.context
+    for parameter in validation.dropped_parameters:
+        logger.warning(
+            f"Dropped {parameter}: the model family has no such setting",
+            extra={
+                "requestId": result["requestId"],
+                "family": result["family"],
+                "modelId": result["modelId"],
+            },
+        )
+    if validation.valid:
+        logger.info(
+            "Request valid",
+            extra={
+                "requestId": result["requestId"],
+                "route": result["route"],
+                "estimate": result["estimate"],
+            },
+        )
+        if settings.log_prompts:
+            logger.info("Prompt", extra={"requestId": result["requestId"], "converse": result["converse"]})
+    else:
+        logger.info(
+            "Request invalid",
+            extra={"requestId": result["requestId"], "invalidFields": [e["field"] for e in result["errors"]]},
+        )
+    return result

@@ -1,0 +1,224 @@
+"""Limits, calendar windows and the counters a request adds to (pure: no AWS here).
+
+A limit is a scope, a calendar window in UTC, a unit and a ceiling. A request adds to one counter per
+limit whose scope matches it: the counter of the limit's current window and of the request's values
+for the scope's keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from tollgate.catalogue import as_decimal
+
+WINDOWS = ("minute", "hour", "day", "month")
+UNITS = ("requests", "input_tokens", "output_tokens", "total_tokens", "usd")
+SCOPE_KEYS = ("model", "costCenter", "applicationId", "environment")
+EACH_VALUE = "*"
+ABSENT_TAG = "unspecified"
+# Settle may run after the window closed; the counter must still be there to be corrected.
+COUNTER_GRACE = timedelta(hours=1)
+
+
+class LimitConfigError(ValueError):
+    """A LIMIT item that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    id: str
+    scope: dict[str, str]
+    window: str
+    unit: str
+    ceiling: Decimal
+    enforce: bool = True
+
+    def describe(self) -> str:
+        scope = ", ".join(f"{k}={v}" for k, v in sorted(self.scope.items())) or "everything"
+        return f"{self.unit} per {self.window} for {scope}"
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """What one request counts in each unit."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    usd: Decimal
+    requests: int = 1
+
+    def of(self, unit: str) -> Decimal:
+        return Decimal(getattr(self, unit))
+
+    @classmethod
+    def from_estimate(cls, estimate: Mapping[str, Any]) -> Amounts:
+        return cls(
+            input_tokens=int(estimate["inputTokens"]),
+            output_tokens=int(estimate["outputTokens"]),
+            total_tokens=int(estimate["totalTokens"]),
+            usd=as_decimal(estimate["costUsd"]),
+        )
+
+    @classmethod
+    def from_usage(cls, usage: Mapping[str, Any], cost_usd: Any) -> Amounts:
+        return cls(
+            input_tokens=int(usage["inputTokens"]),
+            output_tokens=int(usage["outputTokens"]),
+            total_tokens=int(usage["totalTokens"]),
+            usd=as_decimal(cost_usd),
+        )
+
+
+@dataclass(frozen=True)
+class CounterPlan:
+    """One counter that a reservation adds ``amount`` to."""
+
+    limit: Limit
+    pk: str
+    sk: str
+    scope_key: str
+    window_start: datetime
+    window_end: datetime
+    amount: Decimal
+
+    @property
+    def fits_at_all(self) -> bool:
+        return self.amount <= self.limit.ceiling
+
+    @property
+    def ceiling_minus_amount(self) -> Decimal:
+        return self.limit.ceiling - self.amount
+
+    @property
+    def expires_at(self) -> int:
+        return int((self.window_end + COUNTER_GRACE).timestamp())
+
+    def describe(self, used: Decimal | None) -> dict[str, Any]:
+        """The limit as a denial or a would-be denial names it."""
+        return {
+            "id": self.limit.id,
+            "scope": dict(self.limit.scope),
+            "window": self.limit.window,
+            "unit": self.limit.unit,
+            "limit": self.limit.ceiling,
+            "used": used,
+            "requested": self.amount,
+            "windowStart": format_instant(self.window_start),
+            "windowEnd": format_instant(self.window_end),
+        }
+
+
+def limit_from_item(item: Mapping[str, Any]) -> Limit:
+    limit_id = str(item.get("sk", ""))
+    scope = item.get("scope") or {}
+    window, unit, ceiling = item.get("window"), item.get("unit"), item.get("limit")
+    problems = []
+    if not isinstance(scope, Mapping) or any(
+        k not in SCOPE_KEYS or not isinstance(v, str) for k, v in scope.items()
+    ):
+        problems.append(f"scope must map some of {', '.join(SCOPE_KEYS)} to strings")
+    if window not in WINDOWS:
+        problems.append(f"window must be one of {', '.join(WINDOWS)}")
+    if unit not in UNITS:
+        problems.append(f"unit must be one of {', '.join(UNITS)}")
+    try:
+        ceiling = as_decimal(ceiling)
+    except ArithmeticError:
+        ceiling = None
+    if ceiling is None or not ceiling.is_finite() or ceiling < 0:
+        problems.append("limit must be a number, 0 or more")
+    if problems:
+        raise LimitConfigError(f"Limit '{limit_id}' cannot be used: {'; '.join(problems)}.")
+    return Limit(
+        id=limit_id,
+        scope={str(k): str(v) for k, v in scope.items()},
+        window=str(window),
+        unit=str(unit),
+        ceiling=ceiling,
+        enforce=item.get("enforce", True) is not False,
+    )
+
+
+def window_bounds(window: str, at: datetime) -> tuple[datetime, datetime]:
+    """The calendar window (UTC) that contains ``at``: [start, end)."""
+    at = at.astimezone(UTC)
+    if window == "minute":
+        start = at.replace(second=0, microsecond=0)
+        return start, start + timedelta(minutes=1)
+    if window == "hour":
+        start = at.replace(minute=0, second=0, microsecond=0)
+        return start, start + timedelta(hours=1)
+    if window == "day":
+        start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    if window == "month":
+        start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
+        )
+        return start, end
+    raise ValueError(f"unknown window {window!r}")
+
+
+def retry_after_seconds(window_end: datetime, now: datetime) -> int:
+    """Whole seconds until the window rolls over (at least 1)."""
+    return max(1, math.ceil((window_end - now).total_seconds()))
+
+
+def format_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def scope_values(context: Mapping[str, Any]) -> dict[str, str]:
+    """The request's value for each scope key (absent optional tags count as ``unspecified``)."""
+    tags = context.get("tags") or {}
+    return {
+        "model": context["route"],
+        "costCenter": tags.get("costCenter") or ABSENT_TAG,
+        "applicationId": tags.get("applicationId") or ABSENT_TAG,
+        "environment": tags.get("environment") or ABSENT_TAG,
+    }
+
+
+def _matches(key: str, wanted: str, context: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+    if wanted == EACH_VALUE:
+        return True
+    if key == "model":
+        return wanted in (context["route"], context.get("baseRoute"), context.get("modelId"))
+    return wanted == values[key]
+
+
+def plan_counters(
+    limits: list[Limit], context: Mapping[str, Any], amounts: Amounts, now: datetime
+) -> list[CounterPlan]:
+    """One counter per limit whose scope matches the request, in limit-ID order."""
+    values = scope_values(context)
+    plans = []
+    for limit in sorted(limits, key=lambda lim: lim.id):
+        if not all(_matches(k, v, context, values) for k, v in limit.scope.items()):
+            continue
+        # An exact scope value names the counter; "*" gives each of the request's values its own.
+        scope_key = ",".join(
+            f"{k}={values[k] if v == EACH_VALUE else v}" for k, v in sorted(limit.scope.items())
+        )
+        start, end = window_bounds(limit.window, now)
+        plans.append(
+            CounterPlan(
+                limit=limit,
+                pk=f"COUNTER#{limit.id}",
+                sk=f"{format_instant(start)}#{scope_key}",
+                scope_key=scope_key,
+                window_start=start,
+                window_end=end,
+                amount=amounts.of(limit.unit),
+            )
+        )
+    return plans

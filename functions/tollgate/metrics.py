@@ -1,0 +1,91 @@
+"""The metric contract and its two sinks.
+
+Every execution emits one set of metrics with the five dimensions Model, ModelId, CostCenter,
+Application and Environment, in the namespace from POWERTOOLS_METRICS_NAMESPACE:
+
+- ``emf`` (default): Powertools Metrics prints one Embedded Metric Format blob to the log, and
+  CloudWatch Logs turns it into metrics; no API call on the request path.
+- ``cloudwatch_api``: one PutMetricData call, for environments that do not extract EMF (LocalStack).
+  If that call fails, the error is logged and the EMF blob printed instead: metrics never fail a
+  request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tollgate.observability import emf_metrics, logger
+
+UNITS = {
+    "TotalRequests": "Count",
+    "RateLimitApproved": "Count",
+    "RateLimitDenied": "Count",
+    "InvocationFailed": "Count",
+    "InputTokens": "Count",
+    "OutputTokens": "Count",
+    "EstimatedCostUSD": "None",
+    "InvocationLatency": "Milliseconds",
+}
+DIMENSIONS = ("Model", "ModelId", "CostCenter", "Application", "Environment")
+
+
+def emit(
+    values: Mapping[str, float],
+    dimensions: Mapping[str, str],
+    *,
+    namespace: str,
+    sink: str,
+    cloudwatch: Callable[[], Any],
+    now: datetime | None = None,
+) -> str:
+    """Emit ``values`` (metric name -> value); return the sink that took them (``emf`` or
+    ``cloudwatch_api``)."""
+    if sink == "cloudwatch_api":
+        try:
+            put_metric_data(cloudwatch(), values, dimensions, namespace=namespace, now=now)
+            return "cloudwatch_api"
+        except (BotoCoreError, ClientError) as error:
+            logger.error(
+                "PutMetricData failed; writing the metrics as EMF instead", extra={"error": str(error)}
+            )
+    emit_emf(values, dimensions, namespace=namespace)
+    return "emf"
+
+
+def emit_emf(values: Mapping[str, float], dimensions: Mapping[str, str], *, namespace: str) -> None:
+    metrics = emf_metrics(namespace)
+    metrics.clear_metrics()  # the metric set is per process: start from nothing, whatever came before
+    for name in DIMENSIONS:
+        metrics.add_dimension(name=name, value=dimensions[name])
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=UNITS[name], value=value)
+    metrics.flush_metrics()
+
+
+def put_metric_data(
+    client: Any,
+    values: Mapping[str, float],
+    dimensions: Mapping[str, str],
+    *,
+    namespace: str,
+    now: datetime | None = None,
+) -> None:
+    timestamp = now or datetime.now(UTC)
+    dimension_list = [{"Name": name, "Value": dimensions[name]} for name in DIMENSIONS]
+    client.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": dimension_list,
+                "Timestamp": timestamp,
+                "Value": float(value),
+                "Unit": UNITS[name],
+            }
+            for name, value in values.items()
+        ],
+    )

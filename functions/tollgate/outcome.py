@@ -1,0 +1,266 @@
+"""What an execution ends with: the success output, or the cause of its Fail state, and the metric
+values and log fields that record it.
+
+``record`` reads the whole state the state machine accumulated (docs/internals.md, section 4); it
+never raises on a state it does not expect, because every execution must be recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tollgate.metrics import DIMENSIONS
+from tollgate.pricing import Prices
+from tollgate.validation import dimensions_for
+
+SUCCEEDED, DENIED, FAILED, INVALID = "succeeded", "denied", "failed", "invalid"
+FAIL_ERRORS = {DENIED: "RateLimitExceeded", FAILED: "InvocationFailed", INVALID: "ValidationError"}
+UNRESOLVED = "unresolved"
+
+
+def success_output(context: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    """The success output from the context and a parsed Converse result (text, stopReason, usage,
+    latencyMs). Cost is the real usage at the route's prices; cache reads and writes, when a model
+    reports them, are priced as input tokens."""
+    usage = result["usage"]
+    billed_input = (
+        usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
+    )
+    cost = Prices.from_payload(context["prices"]).cost_usd(billed_input, usage["outputTokens"])
+    return {
+        "requestId": context["requestId"],
+        "modelId": context["modelId"],
+        "modelMetric": context["modelMetric"],
+        "model": context["route"],
+        "tags": dict(context["tags"]),
+        "response": {"text": result["text"], "stopReason": result["stopReason"]},
+        "usage": dict(usage),
+        "costUsd": float(cost),
+        "latencyMs": result["latencyMs"],
+    }
+
+
+@dataclass
+class Record:
+    outcome: str
+    dimensions: dict[str, str]
+    metrics: dict[str, float]
+    log: dict[str, Any]
+    output: dict[str, Any] | None = None
+    cause: dict[str, Any] | None = None
+    prompt: Any = None
+    response_text: str | None = None
+
+    def result(self) -> dict[str, Any]:
+        """The Record task's result: ``{outcome, output}`` or ``{outcome, cause}`` (a JSON string)."""
+        if self.output is not None:
+            return {"outcome": self.outcome, "output": self.output}
+        return {"outcome": self.outcome, "cause": json.dumps(self.cause, separators=(",", ":"))}
+
+
+@dataclass
+class _State:
+    raw: Mapping[str, Any]
+    context: Mapping[str, Any] = field(init=False)
+    reservation: Mapping[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.context = _mapping(self.raw.get("context"))
+        self.reservation = _mapping(self.raw.get("reservation"))
+
+
+def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Record:
+    state = _State(_mapping(state))
+    context, reservation = state.context, state.reservation
+    decision = reservation.get("decision")
+    invocation = _mapping(state.raw.get("invocation"))
+    outcome = state.raw.get("outcome") or _derived_outcome(state.raw, context, decision)
+
+    if context:
+        known = _mapping(context.get("dimensions"))
+        dimensions = {name: str(known.get(name) or UNRESOLVED) for name in DIMENSIONS}
+        request_id = context.get("requestId")
+    else:  # Validate itself failed: only the raw request is in the state.
+        dimensions = dimensions_for(None, state.raw.get("tags"), set(), allowed_environments)
+        dimensions.update(Model=UNRESOLVED, ModelId=UNRESOLVED)
+        request_id = state.raw.get("requestId") if isinstance(state.raw.get("requestId"), str) else None
+
+    output = None
+    if outcome == SUCCEEDED and decision == "replay" and isinstance(reservation.get("result"), Mapping):
+        output = {**reservation["result"], "replayed": True}
+    elif outcome == SUCCEEDED and invocation:
+        output = dict(invocation)
+    elif outcome == SUCCEEDED:
+        outcome = FAILED  # nothing to return: record it as the failure it is
+
+    admitted = decision in ("approved", "replay")
+    model_called = output is not None and decision != "replay"
+    metrics: dict[str, float] = {"TotalRequests": 1}
+    if admitted:
+        metrics["RateLimitApproved"] = 1
+    if outcome == DENIED:
+        metrics["RateLimitDenied"] = 1
+    if admitted and outcome == FAILED:
+        metrics["InvocationFailed"] = 1
+    if model_called:
+        metrics["InputTokens"] = output["usage"]["inputTokens"]
+        metrics["OutputTokens"] = output["usage"]["outputTokens"]
+        metrics["EstimatedCostUSD"] = output["costUsd"]
+        metrics["InvocationLatency"] = output["latencyMs"]
+
+    log: dict[str, Any] = {
+        "outcome": outcome,
+        "requestId": request_id,
+        "route": context.get("route"),
+        "modelId": context.get("modelId"),
+        "decision": decision,
+        "dimensions": dimensions,
+    }
+    if reservation.get("failOpen"):
+        log["failOpen"] = True
+    if reservation.get("shadowDenials"):
+        log["shadowLimitIds"] = [d.get("id") for d in reservation["shadowDenials"]]
+    cause = None
+    if output is not None:
+        log.update(
+            usage=output.get("usage"), costUsd=output.get("costUsd"), latencyMs=output.get("latencyMs")
+        )
+        if decision == "replay":
+            log["replayed"] = True
+    else:
+        cause = _cause(outcome, state, request_id)
+        log.update({k: v for k, v in cause.items() if k in ("reason", "stage", "retryAfterSeconds")})
+        if cause.get("limit"):
+            log["limitId"] = cause["limit"].get("id")
+        if cause.get("modelError"):
+            log["errorCode"] = cause["modelError"].get("code")
+        if cause.get("errors"):
+            log["invalidFields"] = [e.get("field") for e in cause["errors"]]
+    converse = _mapping(context.get("converse"))
+    return Record(
+        outcome=outcome,
+        dimensions=dimensions,
+        metrics=metrics,
+        log=log,
+        output=output,
+        cause=cause,
+        prompt={"system": converse.get("system"), "messages": converse.get("messages")} if converse else None,
+        response_text=_mapping((output or {}).get("response")).get("text"),
+    )
+
+
+def _derived_outcome(raw: Mapping[str, Any], context: Mapping[str, Any], decision: Any) -> str:
+    if context and context.get("valid") is False:
+        return INVALID
+    if decision == "denied":
+        return DENIED
+    if raw.get("invocation") or decision == "replay":
+        return SUCCEEDED
+    return FAILED
+
+
+def _cause(outcome: str, state: _State, request_id: str | None) -> dict[str, Any]:
+    error = FAIL_ERRORS.get(outcome, "InvocationFailed")
+    base = {"requestId": request_id, "error": error}
+    if outcome == INVALID:
+        errors = list(state.context.get("errors") or [])
+        problems = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
+        noun = "problem" if len(errors) == 1 else "problems"
+        return {**base, "message": f"The request has {len(errors)} {noun}: {problems}", "errors": errors}
+    if outcome == DENIED:
+        return {**base, **_denial_cause(_mapping(state.reservation.get("denial")), request_id)}
+    return {**base, **_failure_cause(state)}
+
+
+def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str, Any]:
+    reason = denial.get("reason") or "limit_exceeded"
+    limit = denial.get("limit")
+    retry_after = denial.get("retryAfterSeconds")
+    if reason == "ledger_unavailable":
+        message = (
+            "Request denied: the budget ledger could not be reached and Tollgate fails closed. "
+            f"Retry in {retry_after or 1} seconds."
+        )
+    elif reason == "duplicate_in_flight":
+        message = (
+            f"Request denied: another execution is already handling requestId {request_id}. Retry with the "
+            "same requestId once it finishes to get its result."
+        )
+    elif limit:
+        scope = ", ".join(f"{k}={v}" for k, v in sorted((limit.get("scope") or {}).items())) or "everything"
+        message = (
+            f"Request denied by limit '{limit.get('id')}' ({limit.get('unit')} per {limit.get('window')} for "
+            f"{scope}): the limit is {limit.get('limit')}, {limit.get('used')} is used and this request "
+            f"needs {limit.get('requested')}."
+        )
+        if retry_after is None:
+            message += " It can never fit: the request needs more than the whole limit."
+        else:
+            message += (
+                f" Retry after {retry_after} seconds, when the {limit.get('window')} window rolls over."
+            )
+    else:
+        message = "Request denied by a limit."
+    return {
+        "message": message,
+        "reason": reason,
+        "limit": limit,
+        "exceeded": list(denial.get("exceeded") or []),
+        "retryAfterSeconds": retry_after,
+    }
+
+
+def _failure_cause(state: _State) -> dict[str, Any]:
+    error = _mapping(state.raw.get("error"))
+    code, detail, model_id = _error_detail(error)
+    if not state.context:
+        stage = "validate"
+    elif not state.reservation:
+        stage = "reserve"
+    else:
+        stage = "invoke"
+    stage = state.raw.get("stage") or stage
+    model_id = model_id or state.context.get("modelId")
+    if stage == "invoke":
+        message = f"The model call failed: {code}: {detail}"
+    else:
+        message = f"Tollgate's {stage} step failed: {code}: {detail}"
+    return {
+        "message": message,
+        "stage": stage,
+        "modelId": model_id,
+        "modelError": {"code": code, "message": detail},
+    }
+
+
+def _error_detail(error: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """Code, message and model ID from a Catch's ``{Error, Cause}``. A Lambda error's Cause is JSON
+    with ``errorMessage``; Tollgate's model errors put JSON ``{code, message, modelId}`` in there."""
+    code = str(error.get("Error") or "Unknown")
+    cause = error.get("Cause")
+    detail = cause if isinstance(cause, str) else ""
+    model_id = None
+    parsed = _json_object(detail)
+    if parsed is not None:
+        detail = str(parsed.get("errorMessage") or detail)
+        inner = _json_object(detail)
+        if inner is not None:
+            code = str(inner.get("code") or code)
+            detail = str(inner.get("message") or "")
+            model_id = inner.get("modelId")
+    return code, detail or "no details", model_id
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

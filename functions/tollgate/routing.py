@@ -1,0 +1,135 @@
+"""Routes: the names a request puts in ``model`` and what Converse is called with for each.
+
+Routes are ROUTE items in the table (Terraform writes them). A table with no ROUTE item at all
+falls back to the catalogue's aliases, so a bare deployment (or a test) still serves the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tollgate.catalogue import Catalogue, as_decimal
+
+KIND_MODEL = "model"
+KIND_APPLICATION_PROFILE = "application_profile"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    kind: str
+    model_id: str
+    base_model_id: str
+    base_route: str | None = None
+    input_usd_per_1k: Decimal | None = None
+    output_usd_per_1k: Decimal | None = None
+    max_tokens: int | None = None
+    default_max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRoute:
+    """A route with the catalogue's defaults filled in: everything validate puts in the context."""
+
+    name: str
+    kind: str
+    model_id: str
+    model_metric: str
+    base_model_id: str
+    base_route: str | None
+    family: str
+    input_usd_per_1k: Decimal | None
+    output_usd_per_1k: Decimal | None
+    max_tokens: int
+    default_max_tokens: int
+
+    @property
+    def priced(self) -> bool:
+        return self.input_usd_per_1k is not None and self.output_usd_per_1k is not None
+
+
+def model_metric(kind: str, model_id: str) -> str:
+    """The name under which AWS/Bedrock metrics for a call appear: an application profile's unique
+    ID (the last segment of its ARN), else the model ID."""
+    if kind == KIND_APPLICATION_PROFILE:
+        return model_id.rsplit("/", 1)[-1]
+    return model_id
+
+
+def route_from_item(item: Mapping) -> Route:
+    model_id = str(item["modelId"])
+    return Route(
+        name=str(item["sk"]),
+        kind=str(item.get("kind") or KIND_MODEL),
+        model_id=model_id,
+        base_model_id=str(item.get("baseModelId") or model_id),
+        base_route=item.get("baseRoute") or None,
+        input_usd_per_1k=as_decimal(item.get("inputUsdPer1k")),
+        output_usd_per_1k=as_decimal(item.get("outputUsdPer1k")),
+        max_tokens=_optional_int(item.get("maxTokens")),
+        default_max_tokens=_optional_int(item.get("defaultMaxTokens")),
+    )
+
+
+def default_routes(catalogue: Catalogue) -> dict[str, Route]:
+    return {
+        alias: Route(name=alias, kind=KIND_MODEL, model_id=model_id, base_model_id=model_id)
+        for alias, model_id in catalogue.aliases.items()
+    }
+
+
+def routes_from_items(items: Iterable[Mapping], catalogue: Catalogue) -> dict[str, Route]:
+    routes = {route.name: route for route in map(route_from_item, items)}
+    return routes or default_routes(catalogue)
+
+
+def find_route(model: str, routes: Mapping[str, Route], *, allow_direct_model_ids: bool) -> Route | None:
+    """The route for a request's ``model``: a route name, or (when allowed) a full model ID/ARN that
+    is some route's ``modelId`` or ``baseModelId``."""
+    if model in routes:
+        return routes[model]
+    if not allow_direct_model_ids:
+        return None
+    for route in sorted(routes.values(), key=lambda r: r.name):
+        if route.model_id == model:
+            return route
+    for route in sorted(routes.values(), key=lambda r: (r.kind != KIND_MODEL, r.name)):
+        if route.base_model_id == model:
+            # The model behind a profile, called directly: its own route, but limits scoped to the
+            # alias the profile copies from still apply through baseRoute.
+            return Route(
+                name=model,
+                kind=KIND_MODEL,
+                model_id=model,
+                base_model_id=model,
+                base_route=route.base_route or (route.name if route.kind == KIND_MODEL else None),
+            )
+    return None
+
+
+def resolve(route: Route, catalogue: Catalogue) -> ResolvedRoute:
+    info = catalogue.model(route.base_model_id)
+    max_tokens = route.max_tokens or info.max_tokens
+    return ResolvedRoute(
+        name=route.name,
+        kind=route.kind,
+        model_id=route.model_id,
+        model_metric=model_metric(route.kind, route.model_id),
+        base_model_id=route.base_model_id,
+        base_route=route.base_route,
+        family=info.family,
+        input_usd_per_1k=route.input_usd_per_1k
+        if route.input_usd_per_1k is not None
+        else info.input_usd_per_1k,
+        output_usd_per_1k=(
+            route.output_usd_per_1k if route.output_usd_per_1k is not None else info.output_usd_per_1k
+        ),
+        max_tokens=max_tokens,
+        default_max_tokens=min(route.default_max_tokens or info.default_max_tokens, max_tokens),
+    )
+
+
+def _optional_int(value) -> int | None:
+    return None if value is None else int(value)

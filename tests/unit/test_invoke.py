@@ -1,0 +1,240 @@
+"""Converse mapping per model family and error classification, against botocore's Stubber."""
+
+import json
+
+import pytest
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from conftest import article_request, converse_response
+
+from tollgate import clients
+from tollgate.bedrock import (
+    ModelInvocationError,
+    ModelThrottled,
+    ModelTimeout,
+    ModelUnavailable,
+    classify_error,
+)
+from tollgate.converse import build_converse_request
+from tollgate.handlers import invoke
+from tollgate.routing import Route, default_routes
+from tollgate.validation import ValidationOptions, validate_request
+
+OPTIONS = ValidationOptions(("production",), 100_000, False)
+
+
+def context_for(catalogue, model, routes=None, **request_changes):
+    request = {**article_request(), "model": model, "requestId": "req-1", **request_changes}
+    result = validate_request(
+        request, routes=routes or default_routes(catalogue), catalogue=catalogue, options=OPTIONS
+    )
+    assert result.valid, result.context
+    return result.context
+
+
+MESSAGES = [
+    {"role": "user", "content": [{"text": "Explain the benefits of using S3 using only 100 words."}]},
+    {"role": "assistant", "content": [{"text": "You are a helpful AWS expert."}]},
+]
+METADATA = {
+    "requestId": "req-1",
+    "applicationId": "aws-documentation-helper",
+    "costCenter": "support",
+    "environment": "production",
+}
+
+
+def test_anthropic_gets_top_k_as_top_k(catalogue, bedrock):
+    context = context_for(catalogue, "claude-3-5-haiku")
+    bedrock.add_response(
+        "converse",
+        converse_response(),
+        {
+            "modelId": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            "messages": MESSAGES,
+            "inferenceConfig": {"maxTokens": 2000, "temperature": 0.7, "topP": 0.9},
+            "additionalModelRequestFields": {"top_k": 50},
+            "requestMetadata": METADATA,
+        },
+    )
+    output = invoke.handler({"context": context}, None)
+    assert output["response"] == {"text": "S3 is durable.", "stopReason": "end_turn"}
+
+
+def test_nova_gets_top_k_inside_inference_config(catalogue, bedrock):
+    context = context_for(catalogue, "nova-lite")
+    bedrock.add_response(
+        "converse",
+        converse_response(),
+        {
+            "modelId": "amazon.nova-lite-v1:0",
+            "messages": MESSAGES,
+            "inferenceConfig": {"maxTokens": 2000, "temperature": 0.7, "topP": 0.9},
+            "additionalModelRequestFields": {"inferenceConfig": {"topK": 50}},
+            "requestMetadata": METADATA,
+        },
+    )
+    invoke.handler({"context": context}, None)
+
+
+def test_a_family_without_top_k_sends_none(catalogue, bedrock):
+    routes = {
+        "llama": Route(
+            name="llama",
+            kind="model",
+            model_id="meta.llama3-1-8b-instruct-v1:0",
+            base_model_id="meta.llama3-1-8b-instruct-v1:0",
+        )
+    }
+    context = context_for(catalogue, "llama", routes=routes)
+    bedrock.add_response(
+        "converse",
+        converse_response(),
+        {
+            "modelId": "meta.llama3-1-8b-instruct-v1:0",
+            "messages": MESSAGES,
+            "inferenceConfig": {"maxTokens": 2000, "temperature": 0.7, "topP": 0.9},
+            "requestMetadata": METADATA,
+        },
+    )
+    invoke.handler({"context": context}, None)
+
+
+def test_system_messages_go_to_system_and_turns_of_one_role_are_joined(catalogue, bedrock):
+    prompt = {
+        "messages": [
+            {"role": "system", "content": "You are a helpful AWS expert."},
+            {"role": "user", "content": "Hi."},
+            {"role": "user", "content": "What is S3?"},
+            {"role": "assistant", "content": "Object storage."},
+            {"role": "system", "content": "Answer in one line."},
+            {"role": "user", "content": "And EBS?"},
+        ]
+    }
+    context = context_for(catalogue, "claude-3-haiku", prompt=prompt)
+    bedrock.add_response(
+        "converse",
+        converse_response(),
+        {
+            "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+            "system": [{"text": "You are a helpful AWS expert."}, {"text": "Answer in one line."}],
+            "messages": [
+                {"role": "user", "content": [{"text": "Hi."}, {"text": "What is S3?"}]},
+                {"role": "assistant", "content": [{"text": "Object storage."}]},
+                {"role": "user", "content": [{"text": "And EBS?"}]},
+            ],
+            # No parameters: maxTokens is still sent, the model's default, which is what was reserved.
+            "inferenceConfig": {"maxTokens": 1024},
+            "requestMetadata": METADATA,
+        },
+    )
+    invoke.handler({"context": context}, None)
+    assert context["estimate"]["outputTokens"] == 1024
+
+
+def test_the_success_output_carries_usage_cost_and_latency(catalogue, bedrock):
+    context = context_for(catalogue, "claude-3-5-haiku")
+    bedrock.add_response(
+        "converse",
+        converse_response(
+            input_tokens=1000, output_tokens=500, cacheReadInputTokens=200, cacheWriteInputTokens=0
+        ),
+    )
+    output = invoke.handler({"context": context}, None)
+    assert output["requestId"] == "req-1"
+    assert output["model"] == "claude-3-5-haiku"
+    assert output["modelId"] == output["modelMetric"] == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    assert output["tags"] == article_request()["tags"]
+    assert output["usage"] == {
+        "inputTokens": 1000,
+        "outputTokens": 500,
+        "totalTokens": 1500,
+        "cacheReadInputTokens": 200,
+        "cacheWriteInputTokens": 0,
+    }
+    # (1000 + 200 cache read) * 0.0008 / 1000 + 500 * 0.004 / 1000
+    assert output["costUsd"] == pytest.approx(0.00096 + 0.002, abs=1e-12)
+    assert isinstance(output["latencyMs"], int) and output["latencyMs"] >= 0
+    assert json.loads(json.dumps(output)) == output
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error_class", "retryable"),
+    [
+        ("ThrottlingException", 429, "ModelThrottled", True),
+        ("ServiceQuotaExceededException", 400, "ModelThrottled", True),
+        ("TooManyRequestsException", 429, "ModelThrottled", True),
+        ("InternalServerException", 500, "ModelUnavailable", True),
+        ("ServiceUnavailableException", 503, "ModelUnavailable", True),
+        ("ModelNotReadyException", 429, "ModelUnavailable", True),
+        ("SomethingNew", 502, "ModelUnavailable", True),
+        ("ModelTimeoutException", 408, "ModelTimeout", True),
+        ("ValidationException", 400, "ModelInvocationError", False),
+        ("AccessDeniedException", 403, "ModelInvocationError", False),
+        ("ResourceNotFoundException", 404, "ModelInvocationError", False),
+        ("ModelErrorException", 424, "ModelInvocationError", False),
+    ],
+)
+def test_model_errors_are_classified_for_the_state_machine(
+    catalogue, bedrock, code, status, error_class, retryable
+):
+    context = context_for(catalogue, "nova-lite")
+    bedrock.add_client_error(
+        "converse", service_error_code=code, service_message="model said no", http_status_code=status
+    )
+    with pytest.raises(Exception) as raised:
+        invoke.handler({"context": context}, None)
+    assert type(raised.value).__name__ == error_class
+    assert json.loads(str(raised.value)) == {
+        "code": code,
+        "message": "model said no",
+        "modelId": "amazon.nova-lite-v1:0",
+        "retryable": retryable,
+    }
+
+
+def test_an_unknown_code_is_classified_by_its_http_status():
+    from botocore.exceptions import ClientError
+
+    def error(status):
+        return ClientError(
+            {"Error": {"Code": "New"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Converse"
+        )
+
+    assert type(classify_error(error(429), "m")) is ModelThrottled
+    assert type(classify_error(error(504), "m")) is ModelUnavailable
+    assert type(classify_error(error(400), "m")) is ModelInvocationError
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReadTimeoutError(endpoint_url="https://bedrock"),
+        ConnectTimeoutError(endpoint_url="https://bedrock"),
+        EndpointConnectionError(endpoint_url="https://bedrock"),
+    ],
+)
+def test_network_timeouts_are_model_timeouts(error):
+    classified = classify_error(error, "amazon.nova-lite-v1:0")
+    assert type(classified) is ModelTimeout
+    assert json.loads(str(classified))["retryable"] is True
+
+
+def test_anything_else_is_final():
+    classified = classify_error(RuntimeError("boom"), "m")
+    assert type(classified) is ModelInvocationError
+    assert classified.retryable is False
+    assert ModelThrottled.retryable and ModelUnavailable.retryable
+
+
+def test_max_tokens_is_always_sent():
+    request = build_converse_request(
+        [{"role": "user", "content": "x"}], {}, max_tokens=77, top_k_path="top_k"
+    )
+    assert request.arguments["inferenceConfig"] == {"maxTokens": 77}
+    assert "additionalModelRequestFields" not in request.arguments
+
+
+def test_the_bedrock_client_does_not_retry_by_itself():
+    client = clients.bedrock_runtime(7)
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    assert client.meta.config.read_timeout == 7
