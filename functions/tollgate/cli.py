@@ -1,0 +1,420 @@
+"""`tollgate`: send a request through the workflow, or show how much of each limit is used.
+
+    tollgate invoke --model claude-3-5-haiku --app docs-helper "Explain S3 in 100 words."
+    tollgate invoke --file request.json --json
+    tollgate usage
+
+The state machine and the table come from flags, from TOLLGATE_STATE_MACHINE_ARN /
+TOLLGATE_TABLE_NAME, or from `terraform output -json` in --terraform-dir. The standard AWS
+settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...) apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tollgate.limits import format_instant, limit_from_item, window_bounds
+from tollgate.values import json_safe
+
+# One exit code per outcome, so scripts can branch without parsing output.
+EXIT_CODES = {
+    "Succeeded": 0,
+    "CliError": 1,  # bad configuration, AWS unreachable, ...
+    # 2 is argparse's usage error
+    "ValidationError": 3,
+    "RateLimitExceeded": 4,
+    "InvocationFailed": 5,
+    "ExecutionFailed": 6,  # timed out, aborted, or an error outside the contract
+}
+POLL_SECONDS = 0.5
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit code 1."""
+
+
+@dataclass
+class Outcome:
+    """How one execution ended."""
+
+    name: str  # Succeeded, ValidationError, RateLimitExceeded, InvocationFailed, or another error
+    execution_arn: str
+    output: dict[str, Any] | None = None
+    cause: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.name, EXIT_CODES["ExecutionFailed"])
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"outcome": self.name, "executionArn": self.execution_arn}
+        if self.output is not None:
+            body["output"] = self.output
+        if self.cause:
+            body["cause"] = self.cause
+        return body
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def terraform_outputs(directory: str) -> dict[str, Any]:
+    """`terraform output -json` of ``directory`` as plain values."""
+    terraform = shutil.which("terraform")
+    if not terraform:
+        raise CliError("terraform is not on the PATH; pass --state-machine / --table instead")
+    proc = subprocess.run(  # noqa: S603 - fixed arguments; the directory is the user's own flag
+        [terraform, f"-chdir={directory}", "output", "-json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise CliError(f"terraform output failed in {directory}: {proc.stderr.strip().splitlines()[-1:]}")
+    return {name: value.get("value") for name, value in json.loads(proc.stdout or "{}").items()}
+
+
+class Resolver:
+    """Finds the state machine ARN and the table name, asking Terraform at most once."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._outputs: dict[str, Any] | None = None
+
+    def _output(self, name: str, flag: str, env: str) -> str:
+        if self._outputs is None:
+            self._outputs = terraform_outputs(self.args.terraform_dir)
+        value = self._outputs.get(name)
+        if not value:
+            raise CliError(
+                f"no {name} in the Terraform outputs of {self.args.terraform_dir}; "
+                f"run terraform apply there, or pass {flag} or set {env}"
+            )
+        return str(value)
+
+    def state_machine_arn(self) -> str:
+        return (
+            self.args.state_machine
+            or os.environ.get("TOLLGATE_STATE_MACHINE_ARN")
+            or self._output("state_machine_arn", "--state-machine", "TOLLGATE_STATE_MACHINE_ARN")
+        )
+
+    def table_name(self) -> str:
+        return (
+            self.args.table
+            or os.environ.get("TOLLGATE_TABLE_NAME")
+            or self._output("limits_table_name", "--table", "TOLLGATE_TABLE_NAME")
+        )
+
+
+def aws_client(args: argparse.Namespace, service: str) -> Any:
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    return session.client(service, endpoint_url=args.endpoint_url)
+
+
+# --- invoke -----------------------------------------------------------------------------------
+
+
+def build_request(args: argparse.Namespace, stdin: Any) -> dict[str, Any]:
+    """The request from --file, or from the flags and the prompt (argument or stdin)."""
+    if args.file:
+        text = stdin.read() if args.file == "-" else _read_file(args.file)
+        try:
+            request = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CliError(f"{args.file} is not JSON: {err}") from None
+        if not isinstance(request, dict):
+            raise CliError(f"{args.file} must hold a JSON object (the request)")
+        if args.request_id:
+            request["requestId"] = args.request_id
+        return request
+
+    if not args.model or not args.app:
+        raise CliError("--model and --app are required unless --file gives the whole request")
+    prompt = args.prompt if args.prompt is not None else ("" if stdin.isatty() else stdin.read())
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": prompt.strip()})
+    parameters = {
+        name: value
+        for name, value in (
+            ("max_tokens", args.max_tokens),
+            ("temperature", args.temperature),
+            ("top_p", args.top_p),
+            ("top_k", args.top_k),
+        )
+        if value is not None
+    }
+    tags = {"applicationId": args.app}
+    if args.cost_center:
+        tags["costCenter"] = args.cost_center
+    if args.env:
+        tags["environment"] = args.env
+    request: dict[str, Any] = {"model": args.model, "prompt": {"messages": messages}, "tags": tags}
+    if parameters:
+        request["prompt"]["parameters"] = parameters
+    if args.request_id:
+        request["requestId"] = args.request_id
+    return request
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _parse_cause(cause: str | None) -> dict[str, Any]:
+    if not cause:
+        return {}
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return {"message": cause}
+    return parsed if isinstance(parsed, dict) else {"message": cause}
+
+
+def run_request(sfn: Any, state_machine_arn: str, request: dict[str, Any], *, express: bool) -> Outcome:
+    """Run one execution to its end: synchronously for EXPRESS, start-and-poll for STANDARD."""
+    payload = json.dumps(request)
+    if express:
+        result = sfn.start_sync_execution(stateMachineArn=state_machine_arn, input=payload)
+        arn = result.get("executionArn", "")
+    else:
+        arn = sfn.start_execution(stateMachineArn=state_machine_arn, input=payload)["executionArn"]
+        while (result := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            time.sleep(POLL_SECONDS)
+    status = result["status"]
+    if status == "SUCCEEDED":
+        return Outcome("Succeeded", arn, output=json.loads(result.get("output") or "null"))
+    name = result.get("error") or {"TIMED_OUT": "States.Timeout", "ABORTED": "Aborted"}.get(status, status)
+    return Outcome(name, arn, cause=_parse_cause(result.get("cause")))
+
+
+def is_express(sfn: Any, state_machine_arn: str) -> bool:
+    return sfn.describe_state_machine(stateMachineArn=state_machine_arn).get("type", "EXPRESS") == "EXPRESS"
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """The outcome as a person reads it."""
+    if outcome.name == "Succeeded" and outcome.output:
+        out = outcome.output
+        usage = out.get("usage") or {}
+        response = out.get("response") or {}
+        lines = [
+            (response.get("text") or "").rstrip(),
+            "",
+            f"outcome   Succeeded{' (replay of an earlier execution)' if out.get('replayed') else ''}",
+            f"request   {out.get('requestId')}",
+            f"model     {out.get('model')} -> {out.get('modelId')}",
+            f"usage     {usage.get('inputTokens')} in + {usage.get('outputTokens')} out = "
+            f"{usage.get('totalTokens')} tokens (stop: {response.get('stopReason')})",
+            f"cost      ${out.get('costUsd', 0):.6f}   latency {out.get('latencyMs')} ms",
+        ]
+        return "\n".join(lines)
+    cause = outcome.cause
+    lines = [f"outcome   {outcome.name}", f"request   {cause.get('requestId', '-')}"]
+    if cause.get("message"):
+        lines.append(f"reason    {cause['message']}")
+    limit = cause.get("limit")
+    if isinstance(limit, dict):
+        lines.append(
+            f"limit     {limit.get('id')}: {limit.get('used')} of {limit.get('limit')} {limit.get('unit')} "
+            f"used this {limit.get('window')}, this request needs {limit.get('requested')}"
+        )
+    if "retryAfterSeconds" in cause:
+        retry = cause["retryAfterSeconds"]
+        lines.append(f"retry     {'never (it can never fit)' if retry is None else f'in {retry} s'}")
+    for error in cause.get("errors") or []:
+        lines.append(f"field     {error.get('field')}: {error.get('message')}")
+    model_error = cause.get("modelError")
+    if isinstance(model_error, dict):
+        lines.append(f"model     {model_error.get('code')}: {model_error.get('message')}")
+    return "\n".join(lines)
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    request = build_request(args, sys.stdin)
+    sfn = aws_client(args, "stepfunctions")
+    arn = Resolver(args).state_machine_arn()
+    outcome = run_request(sfn, arn, request, express=is_express(sfn, arn))
+    print(json.dumps(outcome.as_dict(), indent=2) if args.json else describe_outcome(outcome))
+    return outcome.exit_code
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+def _query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    items: list[dict[str, Any]] = []
+    paginator = ddb.get_paginator("query")
+    for page in paginator.paginate(**kwargs):
+        items += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
+    return items
+
+
+def usage_rows(ddb: Any, table: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every limit with its current window's use: one row per counter (per scope value for `*`)."""
+    now = now or datetime.now(UTC)
+    rows = []
+    limit_items = _query_all(
+        ddb,
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "LIMIT"}},
+    )
+    for item in limit_items:
+        limit = limit_from_item(item)
+        start, end = window_bounds(limit.window, now)
+        counters = _query_all(
+            ddb,
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :start)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"COUNTER#{limit.id}"},
+                ":start": {"S": f"{format_instant(start)}#"},
+            },
+            ConsistentRead=True,
+        )
+        base = {
+            "limitId": limit.id,
+            "window": limit.window,
+            "unit": limit.unit,
+            "limit": limit.ceiling,
+            "enforce": limit.enforce,
+            "windowStart": format_instant(start),
+            "resetsInSeconds": int((end - now).total_seconds()),
+        }
+        for counter in counters or [{"sk": f"{format_instant(start)}#", "used": Decimal(0)}]:
+            used = Decimal(counter.get("used", 0))
+            scope_key = str(counter["sk"]).split("#", 1)[1]
+            percent = (
+                (used / limit.ceiling * 100) if limit.ceiling else (Decimal(100) if used else Decimal(0))
+            )
+            rows.append({**base, "scope": scope_key or "*", "used": used, "percent": round(percent, 1)})
+    return sorted(rows, key=lambda r: (r["limitId"], r["scope"]))
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    """A plain text table; ``columns`` is (key, heading)."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, Decimal):
+            value = json_safe(value)
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str(value)
+
+    body = [[cell(row.get(key, "")) for key, _ in columns] for row in rows]
+    widths = [max([len(heading), *(len(r[i]) for r in body)]) for i, (_, heading) in enumerate(columns)]
+    lines = ["  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(lines)
+
+
+USAGE_COLUMNS = [
+    ("limitId", "limit"),
+    ("scope", "scope"),
+    ("used", "used"),
+    ("limit", "ceiling"),
+    ("percent", "%"),
+    ("unit", "unit"),
+    ("window", "window"),
+    ("resetsInSeconds", "resets in s"),
+    ("mode", "mode"),
+]
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    rows = usage_rows(aws_client(args, "dynamodb"), Resolver(args).table_name())
+    if args.json:
+        print(json.dumps(json_safe(rows), indent=2))
+    elif not rows:
+        print("no limits are configured")
+    else:
+        for row in rows:
+            row["mode"] = "enforce" if row["enforce"] else "shadow"
+        print(format_table(rows, USAGE_COLUMNS))
+    return 0
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("where")
+    where.add_argument(
+        "--terraform-dir",
+        default=os.environ.get("TOLLGATE_TERRAFORM_DIR", "."),
+        help="read state_machine_arn / limits_table_name from `terraform output` here",
+    )
+    where.add_argument("--state-machine", help="state machine ARN (else TOLLGATE_STATE_MACHINE_ARN)")
+    where.add_argument("--table", help="limits table name (else TOLLGATE_TABLE_NAME)")
+    where.add_argument("--region", help="AWS region (else the usual AWS settings)")
+    where.add_argument("--profile", help="AWS profile")
+    where.add_argument("--endpoint-url", help="AWS endpoint (else AWS_ENDPOINT_URL)")
+    common.add_argument("--json", action="store_true", help="print JSON for programs")
+
+    top = argparse.ArgumentParser(prog="tollgate", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    invoke = commands.add_parser(
+        "invoke",
+        parents=[common],
+        help="send one request through the workflow",
+        description="Exit codes: 0 succeeded, 3 ValidationError, 4 RateLimitExceeded, "
+        "5 InvocationFailed, 6 another execution failure, 1 a problem before the request ran.",
+    )
+    invoke.add_argument("prompt", nargs="?", help="the user message (default: read standard input)")
+    invoke.add_argument("--file", help="a JSON file with the whole request ('-' for standard input)")
+    invoke.add_argument("--model", help="route: an alias (claude-3-5-haiku) or a cost center (sales)")
+    invoke.add_argument("--app", help="tags.applicationId")
+    invoke.add_argument("--cost-center", help="tags.costCenter")
+    invoke.add_argument("--env", help="tags.environment")
+    invoke.add_argument("--system", help="a system prompt")
+    invoke.add_argument("--max-tokens", type=int)
+    invoke.add_argument("--temperature", type=float)
+    invoke.add_argument("--top-p", type=float)
+    invoke.add_argument("--top-k", type=int)
+    invoke.add_argument("--request-id", help="your own request ID (a retry with it is not counted twice)")
+    invoke.set_defaults(func=cmd_invoke)
+
+    usage = commands.add_parser("usage", parents=[common], help="every limit with its current use")
+    usage.set_defaults(func=cmd_usage)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as err:
+        print(f"tollgate: {err}", file=sys.stderr)
+    except (BotoCoreError, ClientError) as err:
+        print(f"tollgate: AWS said: {err}", file=sys.stderr)
+    return EXIT_CODES["CliError"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
