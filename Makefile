@@ -70,6 +70,9 @@ test-unit: $(BIN)/.installed ## fast offline tests (moto, Stubber)
 
 test-terraform: package .tf/init.stamp ## terraform test with a mocked provider (plan only)
 	terraform test -no-color -test-directory=tests/terraform
+	@# the examples plan as modules of their own test directory, which needs its own init
+	terraform init -backend=false -input=false -test-directory=tests/terraform/examples >/dev/null
+	terraform test -no-color -test-directory=tests/terraform/examples
 
 test-e2e: package $(BIN)/.installed ## deploy into LocalStack and run real executions
 	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider

@@ -1,0 +1,69 @@
+# Tollgate in LocalStack on this machine: the same module, every AWS endpoint pointed at
+# LocalStack, test credentials, and the PutMetricData sink (LocalStack does not extract EMF).
+# `make demo` and the end-to-end tests apply it; see local/ for the Lambda executor and the
+# Bedrock emulator that make it work without Docker.
+
+provider "aws" {
+  region     = var.region
+  access_key = "test"
+  secret_key = "test"
+
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+
+  endpoints {
+    bedrock    = var.localstack_endpoint
+    cloudwatch = var.localstack_endpoint
+    dynamodb   = var.localstack_endpoint
+    iam        = var.localstack_endpoint
+    kms        = var.localstack_endpoint
+    lambda     = var.localstack_endpoint
+    logs       = var.localstack_endpoint
+    sfn        = var.localstack_endpoint
+    sns        = var.localstack_endpoint
+    sts        = var.localstack_endpoint
+    xray       = var.localstack_endpoint
+  }
+}
+
+module "tollgate" {
+  source = "../.."
+
+  name                = var.name
+  lambda_package_path = var.lambda_package_path
+
+  models             = var.models
+  inference_profiles = var.inference_profiles
+  limits             = var.limits
+
+  workflow_type                = var.workflow_type
+  config_cache_seconds         = var.config_cache_seconds
+  fail_open                    = var.fail_open
+  allowed_environments         = var.allowed_environments
+  allow_direct_model_ids       = var.allow_direct_model_ids
+  max_prompt_chars             = var.max_prompt_chars
+  idempotency_seconds          = var.idempotency_seconds
+  bedrock_read_timeout_seconds = var.bedrock_read_timeout_seconds
+  lambda_timeouts              = var.lambda_timeouts
+  lambda_architecture          = var.lambda_architecture
+  log_level                    = var.log_level
+  log_prompts                  = var.log_prompts
+
+  metrics_namespace                    = var.metrics_namespace
+  metrics_sink                         = var.metrics_sink
+  state_machine_log_level              = var.state_machine_log_level
+  state_machine_include_execution_data = var.state_machine_include_execution_data
+  tracing_enabled                      = var.tracing_enabled
+  log_retention_days                   = var.log_retention_days
+  create_dashboard                     = var.create_dashboard
+  alarms                               = { enabled = var.alarms_enabled }
+
+  create_kms_key            = var.create_kms_key
+  table_deletion_protection = false # end-to-end tests destroy what they apply
+
+  tags = {
+    project = "tollgate"
+    env     = "localstack"
+  }
+}

@@ -1,0 +1,214 @@
+# Everything an end-to-end test or the demo may want to change, with defaults for the demo.
+# Apply with: terraform apply -var-file=<your>.tfvars (any subset of these).
+
+variable "localstack_endpoint" {
+  description = "LocalStack's edge endpoint; every AWS service the provider touches is sent there."
+  type        = string
+  default     = "http://localhost:4566"
+}
+
+variable "region" {
+  description = "Region the provider (and LocalStack) uses."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name" {
+  description = "Prefix for every resource name."
+  type        = string
+  default     = "tollgate"
+}
+
+variable "lambda_package_path" {
+  description = "The Lambda zip; null means dist/tollgate.zip of the repository (built by `make package`)."
+  type        = string
+  default     = null
+}
+
+variable "models" {
+  description = "Model routes (null: the catalogue's six aliases). See the module's `models`."
+  type = map(object({
+    model_id           = string
+    input_usd_per_1k   = optional(number)
+    output_usd_per_1k  = optional(number)
+    max_tokens         = optional(number)
+    default_max_tokens = optional(number)
+  }))
+  default = null
+}
+
+variable "inference_profiles" {
+  description = "Cost-center routes through application inference profiles. See the module's `inference_profiles`."
+  type = map(object({
+    model             = string
+    tags              = optional(map(string), {})
+    description       = optional(string)
+    input_usd_per_1k  = optional(number)
+    output_usd_per_1k = optional(number)
+    max_tokens        = optional(number)
+  }))
+  default = {
+    sales = {
+      model = "claude-3-haiku"
+      tags  = { costCenter = "sales", applicationId = "aws-documentation-helper", environment = "production" }
+    }
+    services = {
+      model = "claude-3-haiku"
+      tags  = { costCenter = "services", applicationId = "aws-documentation-helper", environment = "production" }
+    }
+    support = {
+      model = "claude-3-haiku"
+      tags  = { costCenter = "support", applicationId = "aws-documentation-helper", environment = "production" }
+    }
+  }
+}
+
+variable "limits" {
+  description = "Limits. The demo's defaults let a burst of about 30 requests hit some of them while the rest succeed: 5 requests a minute on nova-micro, 20,000 tokens a minute on claude-3-5-haiku, half a cent a day for the services cost center."
+  type = list(object({
+    name    = optional(string)
+    scope   = optional(map(string), {})
+    window  = string
+    unit    = string
+    limit   = number
+    enforce = optional(bool, true)
+  }))
+  default = [
+    { scope = { model = "nova-micro" }, window = "minute", unit = "requests", limit = 5 },
+    { scope = { model = "claude-3-5-haiku" }, window = "minute", unit = "total_tokens", limit = 20000 },
+    { scope = { costCenter = "services" }, window = "day", unit = "usd", limit = 0.005 },
+    { scope = { applicationId = "*" }, window = "hour", unit = "requests", limit = 1000 },
+    { scope = {}, window = "month", unit = "usd", limit = 100, enforce = false },
+  ]
+}
+
+variable "workflow_type" {
+  description = "EXPRESS or STANDARD."
+  type        = string
+  default     = "EXPRESS"
+}
+
+variable "config_cache_seconds" {
+  description = "How long the functions cache routes and limits (short, so tests can change limits)."
+  type        = number
+  default     = 5
+}
+
+variable "fail_open" {
+  description = "Admit requests when the table cannot be reached."
+  type        = bool
+  default     = false
+}
+
+variable "allowed_environments" {
+  description = "Allowed values of tags.environment."
+  type        = list(string)
+  default     = ["dev", "staging", "prod", "production"]
+}
+
+variable "allow_direct_model_ids" {
+  description = "Whether `model` may be a routed model ID or profile ARN."
+  type        = bool
+  default     = false
+}
+
+variable "max_prompt_chars" {
+  description = "Largest total prompt length in characters."
+  type        = number
+  default     = 100000
+}
+
+variable "idempotency_seconds" {
+  description = "Reservation lifetime, for replays of a requestId."
+  type        = number
+  default     = 86400
+}
+
+variable "bedrock_read_timeout_seconds" {
+  description = "Read timeout of the Converse call."
+  type        = number
+  default     = 60
+}
+
+variable "lambda_timeouts" {
+  description = "Timeout of each function in seconds."
+  type = object({
+    validate       = optional(number, 10)
+    rate_limit     = optional(number, 30)
+    invoke         = optional(number, 90)
+    record_metrics = optional(number, 30)
+  })
+  default = {}
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the functions (the host executor ignores it; x86_64 matches the host)."
+  type        = string
+  default     = "x86_64"
+}
+
+variable "log_level" {
+  description = "Log level of the functions."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_prompts" {
+  description = "Whether the functions may log prompt and response text."
+  type        = bool
+  default     = false
+}
+
+variable "metrics_namespace" {
+  description = "Namespace of Tollgate's metrics."
+  type        = string
+  default     = "GenAIRateLimiting"
+}
+
+variable "metrics_sink" {
+  description = "cloudwatch_api: LocalStack does not extract EMF from logs."
+  type        = string
+  default     = "cloudwatch_api"
+}
+
+variable "state_machine_log_level" {
+  description = "Execution log level of the state machine."
+  type        = string
+  default     = "ALL"
+}
+
+variable "state_machine_include_execution_data" {
+  description = "Whether the execution log includes state input and output (useful when debugging locally)."
+  type        = bool
+  default     = false
+}
+
+variable "tracing_enabled" {
+  description = "X-Ray tracing (off locally: nothing collects the traces)."
+  type        = bool
+  default     = false
+}
+
+variable "create_kms_key" {
+  description = "Whether to create the module's KMS key (off locally by default; KMS works in LocalStack if you want to try it)."
+  type        = bool
+  default     = false
+}
+
+variable "create_dashboard" {
+  description = "Whether to create the dashboard."
+  type        = bool
+  default     = true
+}
+
+variable "alarms_enabled" {
+  description = "Whether to create the alarms and their topic (LocalStack keeps them in INSUFFICIENT_DATA)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of the log groups."
+  type        = number
+  default     = 7
+}

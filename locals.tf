@@ -1,0 +1,289 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.id
+
+  # --- patterns shared by the validation rules ---------------------------------------------
+  # Tag characters as Bedrock accepts them (tags become metric dimensions and cost allocation tags).
+  tag_pattern = "^[A-Za-z0-9 ._:/=+@-]*$"
+  # Bedrock's rule for an inference profile description.
+  profile_description_pattern = "^([0-9a-zA-Z:.][ _-]?)+$"
+  route_name_pattern          = "^[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$"
+  # A foundation-model ID (amazon.nova-lite-v1:0) or a system profile ID (us.anthropic....).
+  model_id_pattern = "^[a-z0-9-]+\\.[A-Za-z0-9._:-]+$"
+  # Geographic prefix of a system (cross-region) inference profile ID, for replace().
+  geo_prefix_pattern           = "/^(us|us-gov|eu|apac|ca|jp|au|global)\\./"
+  geo_prefix_pattern_plain     = "^(us|us-gov|eu|apac|ca|jp|au|global)\\."
+  foundation_model_arn_pattern = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]+::foundation-model/[A-Za-z0-9._:-]+$"
+  system_profile_arn_pattern   = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]+:[0-9]{12}:inference-profile/[A-Za-z0-9._:-]+$"
+  any_bedrock_arn_pattern      = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]*:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile)/[A-Za-z0-9._:-]+$"
+
+  # --- the model catalogue: one price table, shared with the Python package ----------------
+  catalogue = jsondecode(file("${path.module}/functions/tollgate/data/models.json"))
+
+  # Default routes: the catalogue's aliases. Prices and max tokens are left to the catalogue
+  # (the package reads it by baseModelId), so they are not copied into the route items.
+  default_models = {
+    for alias, id in local.catalogue.aliases : alias => {
+      model_id           = id
+      input_usd_per_1k   = null
+      output_usd_per_1k  = null
+      max_tokens         = null
+      default_max_tokens = null
+    }
+  }
+  models = var.models == null ? local.default_models : var.models
+
+  # --- routes ------------------------------------------------------------------------------
+  model_routes = {
+    for alias, m in local.models : alias => {
+      kind               = "model"
+      model_id           = m.model_id
+      base_model_id      = m.model_id
+      base_route         = null
+      input_usd_per_1k   = m.input_usd_per_1k
+      output_usd_per_1k  = m.output_usd_per_1k
+      max_tokens         = m.max_tokens
+      default_max_tokens = m.default_max_tokens
+    }
+  }
+
+  # What each application inference profile copies from. `model` is an alias of local.models
+  # or an ARN (validated in variables.tf; try() keeps a failed validation the only error).
+  profile_sources = {
+    for k, p in var.inference_profiles : k => {
+      alias         = startswith(p.model, "arn:") ? null : p.model
+      base_model_id = startswith(p.model, "arn:") ? replace(p.model, "/^.*//", "") : try(local.models[p.model].model_id, "")
+    }
+  }
+  profiles = {
+    for k, p in var.inference_profiles : k => {
+      name        = "${var.name}-${k}"
+      description = coalesce(p.description, "Tollgate ${var.name} route ${k}")
+      copy_from = (
+        startswith(p.model, "arn:") ? p.model :
+        can(regex(local.geo_prefix_pattern_plain, local.profile_sources[k].base_model_id)) ?
+        "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${local.profile_sources[k].base_model_id}" :
+        "arn:${local.partition}:bedrock:${local.region}::foundation-model/${local.profile_sources[k].base_model_id}"
+      )
+      base_model_id      = local.profile_sources[k].base_model_id
+      base_route         = local.profile_sources[k].alias
+      input_usd_per_1k   = p.input_usd_per_1k != null ? p.input_usd_per_1k : try(local.models[p.model].input_usd_per_1k, null)
+      output_usd_per_1k  = p.output_usd_per_1k != null ? p.output_usd_per_1k : try(local.models[p.model].output_usd_per_1k, null)
+      max_tokens         = p.max_tokens != null ? p.max_tokens : try(local.models[p.model].max_tokens, null)
+      default_max_tokens = try(local.models[p.model].default_max_tokens, null)
+      tags               = merge(var.tags, p.tags)
+    }
+  }
+  profile_arns   = module.inference_profiles.arns
+  profile_routes = module.inference_profiles.routes
+  routes         = merge(local.model_routes, local.profile_routes)
+  route_names    = concat(keys(local.models), keys(var.inference_profiles))
+  # Values a limit's `model` scope may name without looking like a model ID or ARN.
+  known_model_scopes = concat(["*"], local.route_names, [for m in values(local.models) : m.model_id])
+
+  # ROUTE items, in the layout of docs/internals.md section 1 (DynamoDB JSON).
+  route_items = {
+    for name, r in local.routes : name => jsonencode(merge(
+      {
+        pk          = { S = "ROUTE" }
+        sk          = { S = name }
+        kind        = { S = r.kind }
+        modelId     = { S = r.model_id }
+        baseModelId = { S = r.base_model_id }
+      },
+      { for attr, v in { baseRoute = r.base_route } : attr => { S = v } if v != null },
+      {
+        for attr, v in {
+          inputUsdPer1k    = r.input_usd_per_1k
+          outputUsdPer1k   = r.output_usd_per_1k
+          maxTokens        = r.max_tokens
+          defaultMaxTokens = r.default_max_tokens
+        } : attr => { N = tostring(v) } if v != null
+      },
+    ))
+  }
+
+  # --- limits ------------------------------------------------------------------------------
+  # Limit ID: `name`, or `<k=v sorted by key, joined with ','>|*` / window / unit.
+  limit_ids = [
+    for l in var.limits : l.name != null ? l.name : format("%s/%s/%s",
+      length(l.scope) == 0 ? "*" : join(",", [for k in sort(keys(l.scope)) : "${k}=${l.scope[k]}"]),
+      l.window,
+      l.unit,
+    )
+  ]
+  # Grouped (`...`) so that a duplicated ID fails only its validation rule, not this expression.
+  limit_items = {
+    for id, items in {
+      for i, l in var.limits : local.limit_ids[i] => jsonencode({
+        pk      = { S = "LIMIT" }
+        sk      = { S = local.limit_ids[i] }
+        scope   = { M = { for k, v in l.scope : k => { S = v } } }
+        window  = { S = l.window }
+        unit    = { S = l.unit }
+        limit   = { N = tostring(l.limit) }
+        enforce = { BOOL = l.enforce }
+      })...
+    } : id => items[0]
+  }
+
+  # --- Bedrock resources the invoke function may call --------------------------------------
+  # A system profile routes to its model in several Regions (global profiles: any Region, and
+  # the Region-less ARN), so the model behind it is allowed in every Region.
+  system_profile_model_arns = {
+    for id in distinct(concat(
+      [for m in values(local.models) : m.model_id],
+      [for p in values(local.profiles) : p.base_model_id],
+      )) : id => concat(
+      ["arn:${local.partition}:bedrock:*::foundation-model/${replace(id, local.geo_prefix_pattern, "")}"],
+      startswith(id, "global.") ? ["arn:${local.partition}:bedrock:::foundation-model/${replace(id, local.geo_prefix_pattern, "")}"] : [],
+    ) if can(regex(local.geo_prefix_pattern_plain, id))
+  }
+  model_route_invoke_arns = flatten([
+    for m in values(local.models) : can(regex(local.geo_prefix_pattern_plain, m.model_id)) ? concat(
+      ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${m.model_id}"],
+      local.system_profile_model_arns[m.model_id],
+    ) : ["arn:${local.partition}:bedrock:${local.region}::foundation-model/${m.model_id}"]
+  ])
+  profile_source_invoke_arns = flatten([
+    for p in values(local.profiles) : concat(
+      [p.copy_from],
+      lookup(local.system_profile_model_arns, p.base_model_id, []),
+    )
+  ])
+  bedrock_invoke_arns = distinct(concat(
+    local.model_route_invoke_arns,
+    local.profile_source_invoke_arns,
+    [for k in keys(local.profiles) : local.profile_arns[k]],
+  ))
+
+  # --- names and ARNs (built, so that policies and the definition are known at plan time) -----
+  table_name = "${var.name}-limits"
+  table_arn  = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.table_name}"
+
+  function_names = {
+    validate       = "${var.name}-validate"
+    rate_limit     = "${var.name}-rate-limit"
+    invoke         = "${var.name}-invoke"
+    record_metrics = "${var.name}-record-metrics"
+  }
+  function_arns = {
+    for k, n in local.function_names : k => "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${n}"
+  }
+
+  state_machine_arn            = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name}"
+  state_machine_log_group_name = "/aws/vendedlogs/states/${var.name}"
+
+  package_path = coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")
+  # Guarded: a missing package is reported by the lambda_package_path validation alone.
+  package_hash = fileexists(local.package_path) ? filebase64sha256(local.package_path) : null
+
+  kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create_kms_key ? aws_kms_key.this[0].arn : null)
+
+  # --- function environment (docs/internals.md section 3) -----------------------------------
+  function_environment = {
+    TOLLGATE_TABLE_NAME                   = aws_dynamodb_table.this.name
+    TOLLGATE_CONFIG_CACHE_SECONDS         = tostring(var.config_cache_seconds)
+    TOLLGATE_ALLOWED_ENVIRONMENTS         = join(",", var.allowed_environments)
+    TOLLGATE_MAX_PROMPT_CHARS             = tostring(var.max_prompt_chars)
+    TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = tostring(var.allow_direct_model_ids)
+    TOLLGATE_FAIL_OPEN                    = tostring(var.fail_open)
+    TOLLGATE_IDEMPOTENCY_SECONDS          = tostring(var.idempotency_seconds)
+    TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = tostring(var.bedrock_read_timeout_seconds)
+    TOLLGATE_LOG_PROMPTS                  = tostring(var.log_prompts)
+    TOLLGATE_METRICS_SINK                 = var.metrics_sink
+    POWERTOOLS_METRICS_NAMESPACE          = var.metrics_namespace
+    POWERTOOLS_SERVICE_NAME               = var.service_name
+    POWERTOOLS_LOG_LEVEL                  = var.log_level
+  }
+
+  # --- least-privilege statements per function ---------------------------------------------
+  # DynamoDB encrypts with the table's key on the caller's behalf (decrypt to read, data keys to write).
+  kms_table_read = local.kms_key_arn == null ? [] : [{
+    sid        = "ReadEncryptedTable"
+    actions    = ["kms:Decrypt", "kms:DescribeKey"]
+    resources  = [local.kms_key_arn]
+    conditions = []
+  }]
+  kms_table_write = local.kms_key_arn == null ? [] : [{
+    sid        = "WriteEncryptedTable"
+    actions    = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources  = [local.kms_key_arn]
+    conditions = []
+  }]
+
+  function_statements = {
+    validate = concat([{
+      sid        = "ReadRoutes"
+      actions    = ["dynamodb:GetItem", "dynamodb:Query"]
+      resources  = [local.table_arn]
+      conditions = []
+    }], local.kms_table_read)
+
+    rate_limit = concat([{
+      sid = "ReadLimitsWriteCounters"
+      actions = [
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+      ]
+      resources  = [local.table_arn]
+      conditions = []
+    }], local.kms_table_write)
+
+    invoke = [{
+      sid        = "InvokeRoutedModels"
+      actions    = ["bedrock:InvokeModel"]
+      resources  = local.bedrock_invoke_arns
+      conditions = []
+    }]
+
+    # PutMetricData has no resource type: "*" with the namespace condition is the narrowest.
+    record_metrics = var.metrics_sink != "cloudwatch_api" ? [] : [{
+      sid        = "PutTollgateMetrics"
+      actions    = ["cloudwatch:PutMetricData"]
+      resources  = ["*"]
+      conditions = [{ test = "StringEquals", variable = "cloudwatch:namespace", values = [var.metrics_namespace] }]
+    }]
+  }
+
+  functions = {
+    validate = {
+      handler     = "tollgate.handlers.validate.handler"
+      description = "Tollgate: validate and tag a request, resolve its route"
+      timeout     = var.lambda_timeouts.validate
+    }
+    rate_limit = {
+      handler     = "tollgate.handlers.rate_limit.handler"
+      description = "Tollgate: reserve, settle and release budget against the limits"
+      timeout     = var.lambda_timeouts.rate_limit
+    }
+    invoke = {
+      handler     = "tollgate.handlers.invoke.handler"
+      description = "Tollgate: call the model with Bedrock Converse"
+      timeout     = var.lambda_timeouts.invoke
+    }
+    record_metrics = {
+      handler     = "tollgate.handlers.record_metrics.handler"
+      description = "Tollgate: record the outcome, metrics and the Fail cause"
+      timeout     = var.lambda_timeouts.record_metrics
+    }
+  }
+
+  # --- Bedrock metric IDs for the dashboard (AWS/Bedrock ModelId dimension) ------------------
+  # Application profiles report under their unique ID, the last segment of the ARN.
+  bedrock_metric_ids = distinct(concat(
+    [for m in values(local.models) : m.model_id],
+    [for k in keys(local.profiles) : module.inference_profiles.ids[k]],
+  ))
+}

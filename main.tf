@@ -1,0 +1,299 @@
+# Tollgate: a proactive budget in front of every Amazon Bedrock call.
+# Contracts between this module and the Python package: docs/internals.md.
+
+# --- encryption -------------------------------------------------------------------------------
+
+resource "aws_kms_key" "this" {
+  count = var.kms_key_arn == null && var.create_kms_key ? 1 : 0
+
+  description             = "Tollgate ${var.name}: limits table, log groups, function environments, alarm topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = local.kms_key_policy
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  count = var.kms_key_arn == null && var.create_kms_key ? 1 : 0
+
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.this[0].key_id
+}
+
+locals {
+  # A key policy's Resource "*" means "this key". The account statement delegates use of the key
+  # to IAM policies (the function roles name the key ARN); the service statements let CloudWatch
+  # Logs encrypt this module's log groups and CloudWatch alarms publish to the encrypted topic.
+  kms_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersAndDelegatesToIAM"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action = [
+          "kms:CancelKeyDeletion", "kms:Create*", "kms:Decrypt", "kms:Delete*", "kms:Describe*",
+          "kms:Disable*", "kms:Enable*", "kms:Encrypt", "kms:GenerateDataKey*", "kms:Get*",
+          "kms:List*", "kms:Put*", "kms:ReEncrypt*", "kms:Revoke*", "kms:RotateKeyOnDemand",
+          "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:Update*",
+        ]
+        Resource = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncryptsTollgateLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:Describe*", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-*",
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.state_machine_log_group_name}",
+            ]
+          }
+        }
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+        }
+      },
+    ]
+  })
+}
+
+# --- the limits table: routes, limits, counters, reservations ---------------------------------
+
+resource "aws_dynamodb_table" "this" {
+  name                        = local.table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.table_deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expiresAt"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = local.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+resource "aws_dynamodb_table_item" "route" {
+  for_each = local.route_items
+
+  table_name = aws_dynamodb_table.this.name
+  hash_key   = aws_dynamodb_table.this.hash_key
+  range_key  = aws_dynamodb_table.this.range_key
+  item       = each.value
+}
+
+resource "aws_dynamodb_table_item" "limit" {
+  for_each = local.limit_items
+
+  table_name = aws_dynamodb_table.this.name
+  hash_key   = aws_dynamodb_table.this.hash_key
+  range_key  = aws_dynamodb_table.this.range_key
+  item       = each.value
+}
+
+# --- application inference profiles (cost allocation tags per cost center) ---------------------
+
+module "inference_profiles" {
+  source = "./modules/inference-profiles"
+
+  profiles = local.profiles
+}
+
+# --- the four functions -----------------------------------------------------------------------
+
+module "function" {
+  source   = "./modules/function"
+  for_each = local.functions
+
+  function_name      = local.function_names[each.key]
+  description        = each.value.description
+  handler            = each.value.handler
+  timeout            = each.value.timeout
+  package_path       = local.package_path
+  source_code_hash   = local.package_hash
+  architecture       = var.lambda_architecture
+  memory_size        = var.lambda_memory_size
+  environment        = local.function_environment
+  policy_statements  = local.function_statements[each.key]
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = local.kms_key_arn
+  tracing_enabled    = var.tracing_enabled
+  partition          = local.partition
+  region             = local.region
+  account_id         = local.account_id
+  tags               = var.tags
+}
+
+# --- the state machine ------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  name              = local.state_machine_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_iam_role" "state_machine" {
+  name = "${var.name}-state-machine"
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "StepFunctionsAssumesRole"
+      Effect    = "Allow"
+      Principal = { Service = "states.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnLike = { "aws:SourceArn" = [
+          local.state_machine_arn,
+          "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${var.name}:*",
+          "arn:${local.partition}:states:${local.region}:${local.account_id}:express:${var.name}:*",
+        ] }
+      }
+    }]
+  })
+
+  tags = var.tags
+}
+
+locals {
+  state_machine_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "InvokeTollgateFunctions"
+          Effect   = "Allow"
+          Action   = ["lambda:InvokeFunction"]
+          Resource = concat(values(local.function_arns), [for a in values(local.function_arns) : "${a}:*"])
+        },
+        # The CloudWatch Logs delivery actions support no resource-level permissions.
+        {
+          Sid    = "DeliverExecutionLogs"
+          Effect = "Allow"
+          Action = [
+            "logs:CreateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:GetLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:UpdateLogDelivery",
+          ]
+          Resource = "*"
+        },
+      ],
+      # X-Ray write actions support no resource-level permissions.
+      var.tracing_enabled ? [{
+        Sid      = "WriteTraces"
+        Effect   = "Allow"
+        Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+        Resource = "*"
+      }] : [],
+    )
+  })
+
+  state_machine_definition = templatefile("${path.module}/asl/tollgate.asl.json", {
+    validate_function_arn       = local.function_arns.validate
+    rate_limit_function_arn     = local.function_arns.rate_limit
+    invoke_function_arn         = local.function_arns.invoke
+    record_metrics_function_arn = local.function_arns.record_metrics
+  })
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  #checkov:skip=CKV_AWS_290:Only the CloudWatch Logs delivery and X-Ray actions use Resource "*"; neither supports resource-level permissions.
+  #checkov:skip=CKV_AWS_355:Only the CloudWatch Logs delivery and X-Ray actions use Resource "*"; neither supports resource-level permissions.
+  name   = "least-privilege"
+  role   = aws_iam_role.state_machine.id
+  policy = local.state_machine_policy
+}
+
+resource "aws_sfn_state_machine" "this" {
+  #checkov:skip=CKV_AWS_285:Execution logging is on (level ALL by default) but without execution data, which holds prompts and responses; state_machine_include_execution_data turns it on.
+  name       = var.name
+  type       = var.workflow_type
+  role_arn   = aws_iam_role.state_machine.arn
+  definition = local.state_machine_definition
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    level                  = var.state_machine_log_level
+    include_execution_data = var.state_machine_include_execution_data
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags = var.tags
+
+  # The definition names the functions by ARN; they and the role's policy must exist first.
+  depends_on = [module.function, aws_iam_role_policy.state_machine]
+}
+
+# --- dashboard and alarms ---------------------------------------------------------------------
+
+module "dashboard" {
+  source = "./modules/dashboard"
+  count  = var.create_dashboard ? 1 : 0
+
+  dashboard_name                = var.name
+  region                        = local.region
+  metrics_namespace             = var.metrics_namespace
+  bedrock_model_ids             = local.bedrock_metric_ids
+  state_machine_arn             = aws_sfn_state_machine.this.arn
+  function_names                = local.function_names
+  record_metrics_log_group_name = module.function["record_metrics"].log_group_name
+}
+
+module "alarms" {
+  source = "./modules/alarms"
+  count  = var.alarms.enabled ? 1 : 0
+
+  name                        = var.name
+  metrics_namespace           = var.metrics_namespace
+  state_machine_arn           = aws_sfn_state_machine.this.arn
+  sns_topic_arn               = var.alarms.sns_topic_arn
+  email_addresses             = var.alarms.email_addresses
+  kms_key_arn                 = local.kms_key_arn
+  period_seconds              = var.alarms.period_seconds
+  evaluation_periods          = var.alarms.evaluation_periods
+  denied_threshold            = var.alarms.denied_threshold
+  invocation_failed_threshold = var.alarms.invocation_failed_threshold
+  executions_failed_threshold = var.alarms.executions_failed_threshold
+  tags                        = var.tags
+}

@@ -1,0 +1,69 @@
+variable "name" {
+  description = "Prefix of the alarm and topic names."
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "Namespace of Tollgate's metrics."
+  type        = string
+  default     = "GenAIRateLimiting"
+}
+
+variable "state_machine_arn" {
+  description = "ARN of the Tollgate state machine (for ExecutionsFailed)."
+  type        = string
+}
+
+variable "sns_topic_arn" {
+  description = "Existing SNS topic for the alarms; null creates `<name>-alarms`."
+  type        = string
+  default     = null
+}
+
+variable "email_addresses" {
+  description = "E-mail addresses subscribed to the topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the created topic; its policy must let cloudwatch.amazonaws.com use it. Null leaves the topic unencrypted (CloudWatch alarms cannot publish to a topic under the AWS managed SNS key)."
+  type        = string
+  default     = null
+}
+
+variable "period_seconds" {
+  description = "Period over which each alarm sums its metric."
+  type        = number
+  default     = 300
+}
+
+variable "evaluation_periods" {
+  description = "Number of periods that must breach before an alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "denied_threshold" {
+  description = "RateLimitDenied per period (all dimensions summed) at which the alarm fires."
+  type        = number
+  default     = 10
+}
+
+variable "invocation_failed_threshold" {
+  description = "InvocationFailed per period (all dimensions summed) at which the alarm fires."
+  type        = number
+  default     = 5
+}
+
+variable "executions_failed_threshold" {
+  description = "Failed workflow executions per period at which the alarm fires (every outcome other than success ends in a Fail state, so this counts denials and invalid requests too)."
+  type        = number
+  default     = 10
+}
+
+variable "tags" {
+  description = "Tags for the alarms and the topic."
+  type        = map(string)
+  default     = {}
+}

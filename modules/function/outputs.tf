@@ -1,0 +1,34 @@
+output "function_arn" {
+  description = "ARN of the function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "function_name" {
+  description = "Name of the function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "role_arn" {
+  description = "ARN of the function's role."
+  value       = aws_iam_role.this.arn
+}
+
+output "role_name" {
+  description = "Name of the function's role."
+  value       = aws_iam_role.this.name
+}
+
+output "policy" {
+  description = "The role's inline policy document (JSON)."
+  value       = local.policy
+}
+
+output "log_group_name" {
+  description = "Name of the function's log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "log_group_arn" {
+  description = "ARN of the function's log group."
+  value       = local.log_group_arn
+}

@@ -1,0 +1,94 @@
+output "state_machine_arn" {
+  description = "ARN of the Tollgate state machine: send every Bedrock request here (StartSyncExecution for EXPRESS, StartExecution for STANDARD)."
+  value       = aws_sfn_state_machine.this.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the state machine."
+  value       = aws_sfn_state_machine.this.name
+}
+
+output "state_machine_role_arn" {
+  description = "ARN of the state machine's role."
+  value       = aws_iam_role.state_machine.arn
+}
+
+output "state_machine_log_group_name" {
+  description = "Log group of the state machine's execution log."
+  value       = aws_cloudwatch_log_group.state_machine.name
+}
+
+output "limits_table_name" {
+  description = "Name of the DynamoDB table holding routes, limits, counters and reservations."
+  value       = aws_dynamodb_table.this.name
+}
+
+output "limits_table_arn" {
+  description = "ARN of the limits table."
+  value       = aws_dynamodb_table.this.arn
+}
+
+output "function_arns" {
+  description = "Function ARN by role: validate, rate_limit, invoke, record_metrics."
+  value       = { for k, f in module.function : k => f.function_arn }
+}
+
+output "function_names" {
+  description = "Function name by role: validate, rate_limit, invoke, record_metrics."
+  value       = { for k, f in module.function : k => f.function_name }
+}
+
+output "function_role_arns" {
+  description = "ARN of each function's own role, by role."
+  value       = { for k, f in module.function : k => f.role_arn }
+}
+
+output "function_log_group_names" {
+  description = "Log group of each function, by role (record_metrics logs one JSON line per execution)."
+  value       = { for k, f in module.function : k => f.log_group_name }
+}
+
+output "inference_profile_arns" {
+  description = "Application inference profile ARN by route name (sales, services, support, ...)."
+  value       = module.inference_profiles.arns
+}
+
+output "inference_profile_ids" {
+  description = "Application inference profile unique ID (the AWS/Bedrock ModelId of its metrics) by route name."
+  value       = module.inference_profiles.ids
+}
+
+output "model_routes" {
+  description = "What each route name sends to Converse: a model ID, a system inference profile ID or an application inference profile ARN."
+  value       = { for name, r in local.routes : name => r.model_id }
+}
+
+output "limit_ids" {
+  description = "IDs of the limits written to the table (the sort keys of the LIMIT items, and the limitId of a denial)."
+  value       = sort(keys(local.limit_items))
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null when create_dashboard is false)."
+  value       = var.create_dashboard ? module.dashboard[0].dashboard_name : null
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of Tollgate's metrics."
+  value       = var.metrics_namespace
+}
+
+output "sns_topic_arn" {
+  description = "SNS topic the alarms notify (null when alarms are off)."
+  value       = var.alarms.enabled ? module.alarms[0].sns_topic_arn : null
+}
+
+output "alarm_names" {
+  description = "Alarm name by alarm: denied, invocation_failed, executions_failed (empty when alarms are off)."
+  value       = var.alarms.enabled ? module.alarms[0].alarm_names : {}
+}
+
+output "kms_key_arn" {
+  description = "KMS key used for the table, log groups, function environments and alarm topic (null: AWS managed encryption)."
+  value       = local.kms_key_arn
+}

@@ -1,0 +1,147 @@
+# The dashboard body is valid JSON, reads the configured namespace, charts every routed model
+# and profile in AWS/Bedrock, and shows which limit and model denied requests.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { id = "eu-west-1", name = "eu-west-1" }
+  }
+}
+
+override_resource {
+  target          = aws_sfn_state_machine.this
+  override_during = plan
+  values          = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:budget" }
+}
+
+override_resource {
+  target          = module.inference_profiles.aws_bedrock_inference_profile.this["sales"]
+  override_during = plan
+  values          = { arn = "arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/sales0000001" }
+}
+
+variables {
+  lambda_package_path = "tests/terraform/fixtures/lambda.zip"
+  name                = "budget"
+  metrics_namespace   = "Acme/GenAI-Budget"
+  models = {
+    haiku = { model_id = "eu.anthropic.claude-3-haiku-20240307-v1:0" }
+    lite  = { model_id = "amazon.nova-lite-v1:0" }
+  }
+  inference_profiles = {
+    sales = { model = "haiku", tags = { costCenter = "sales" } }
+  }
+}
+
+run "dashboard_body_is_json_and_uses_the_namespace" {
+  command = plan
+
+  assert {
+    condition     = can(jsondecode(module.dashboard[0].dashboard_body).widgets)
+    error_message = "The dashboard body must be valid JSON with widgets."
+  }
+
+  assert {
+    condition     = output.dashboard_name == "budget"
+    error_message = "The dashboard must be named after the module."
+  }
+
+  assert {
+    condition = alltrue(flatten([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : [
+      for m in w.properties.metrics : strcontains(m[0].expression, "\"Acme/GenAI-Budget\"") if can(m[0].expression)
+    ] if w.type == "metric"]))
+    error_message = "Every expression must read the configured namespace."
+  }
+
+  assert {
+    condition     = !strcontains(module.dashboard[0].dashboard_body, "GenAIRateLimiting")
+    error_message = "The default namespace must not appear when another is configured."
+  }
+
+  assert {
+    condition = alltrue([for m in ["TotalRequests", "RateLimitApproved", "RateLimitDenied", "InvocationFailed", "InputTokens", "OutputTokens", "EstimatedCostUSD"] :
+      strcontains(module.dashboard[0].dashboard_body, m)
+    ])
+    error_message = "The dashboard must chart every Tollgate metric."
+  }
+
+  assert {
+    condition = alltrue([for d in ["Model", "CostCenter", "Application", "Environment"] :
+      strcontains(module.dashboard[0].dashboard_body, "GROUP BY ${d}")
+    ])
+    error_message = "Tokens and cost must be broken down by model, cost center, application and environment."
+  }
+
+  assert {
+    condition = alltrue([for w in jsondecode(module.dashboard[0].dashboard_body).widgets :
+      w.x >= 0 && w.y >= 0 && w.width >= 1 && w.x + w.width <= 24 && w.height >= 1 if w.type != "text"
+    ])
+    error_message = "Every widget must fit the 24-column grid."
+  }
+}
+
+run "dashboard_charts_bedrock_for_every_route_and_profile" {
+  command = plan
+
+  assert {
+    condition = alltrue([for w in jsondecode(module.dashboard[0].dashboard_body).widgets :
+      toset([for m in w.properties.metrics : m[3]]) == toset(["eu.anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-lite-v1:0", "sales0000001"])
+      if w.type == "metric" && strcontains(try(w.properties.title, ""), "Bedrock")
+    ])
+    error_message = "Every AWS/Bedrock widget must chart each routed model ID and each profile's unique ID."
+  }
+
+  assert {
+    condition = toset(flatten([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : [for m in w.properties.metrics : m[1]]
+      if w.type == "metric" && strcontains(try(w.properties.title, ""), "Bedrock")])) == toset([
+      "Invocations", "InvocationLatency", "InputTokenCount", "OutputTokenCount", "InvocationThrottles", "InvocationClientErrors", "InvocationServerErrors",
+    ])
+    error_message = "The AWS/Bedrock built-in metrics must all be charted."
+  }
+
+  assert {
+    condition = toset(flatten([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : [for m in w.properties.metrics : "${m[1]}=${m[3]}"]
+      if w.type == "metric" && strcontains(try(w.properties.title, ""), "Workflow")])) == toset([
+      for m in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionTime"] : "${m}=arn:aws:states:eu-west-1:123456789012:stateMachine:budget"
+    ])
+    error_message = "The state machine widgets must chart its executions and execution time."
+  }
+
+  assert {
+    condition = one([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.query if w.type == "log"]) != null && startswith(
+      one([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.query if w.type == "log"]),
+      "SOURCE '/aws/lambda/budget-record-metrics'"
+    )
+    error_message = "The Logs Insights widget must read the record-metrics log group."
+  }
+
+  assert {
+    condition = alltrue([for f in ["limitId", "route", "modelId", "outcome = \"denied\""] :
+      strcontains(one([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.query if w.type == "log"]), f)
+    ])
+    error_message = "The Logs Insights widget must show denials by limit and model."
+  }
+
+  assert {
+    condition     = alltrue([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.region == "eu-west-1" if w.type != "text"])
+    error_message = "Every widget must read the module's Region."
+  }
+}
+
+run "no_dashboard_when_turned_off" {
+  command = plan
+
+  variables {
+    create_dashboard = false
+  }
+
+  assert {
+    condition     = length(module.dashboard) == 0 && output.dashboard_name == null
+    error_message = "create_dashboard = false must create no dashboard."
+  }
+}

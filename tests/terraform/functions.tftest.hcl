@@ -1,0 +1,114 @@
+# The four functions: names, handlers, one zip, the environment of docs/internals.md section 3,
+# and the missing-package check.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { id = "us-east-1", name = "us-east-1" }
+  }
+}
+
+variables {
+  lambda_package_path = "tests/terraform/fixtures/lambda.zip"
+}
+
+run "four_functions_from_one_zip" {
+  command = plan
+
+  assert {
+    condition = { for k, f in local.functions : k => f.handler } == {
+      validate       = "tollgate.handlers.validate.handler"
+      rate_limit     = "tollgate.handlers.rate_limit.handler"
+      invoke         = "tollgate.handlers.invoke.handler"
+      record_metrics = "tollgate.handlers.record_metrics.handler"
+    }
+    error_message = "The handlers must be tollgate.handlers.<name>.handler."
+  }
+
+  assert {
+    condition     = local.package_hash == filebase64sha256("tests/terraform/fixtures/lambda.zip")
+    error_message = "source_code_hash must be the zip's filebase64sha256."
+  }
+
+  assert {
+    condition     = toset([for f in values(module.function) : f.log_group_name]) == toset([for n in values(local.function_names) : "/aws/lambda/${n}"])
+    error_message = "Every function must have its own log group."
+  }
+}
+
+run "environment_is_the_documented_one" {
+  command = plan
+
+  variables {
+    allowed_environments         = ["dev", "prod"]
+    config_cache_seconds         = 5
+    max_prompt_chars             = 5000
+    allow_direct_model_ids       = true
+    fail_open                    = true
+    idempotency_seconds          = 3600
+    bedrock_read_timeout_seconds = 30
+    log_prompts                  = true
+    metrics_sink                 = "cloudwatch_api"
+    metrics_namespace            = "Acme/GenAI"
+    log_level                    = "DEBUG"
+  }
+
+  assert {
+    condition = local.function_environment == {
+      TOLLGATE_TABLE_NAME                   = "tollgate-limits"
+      TOLLGATE_CONFIG_CACHE_SECONDS         = "5"
+      TOLLGATE_ALLOWED_ENVIRONMENTS         = "dev,prod"
+      TOLLGATE_MAX_PROMPT_CHARS             = "5000"
+      TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "true"
+      TOLLGATE_FAIL_OPEN                    = "true"
+      TOLLGATE_IDEMPOTENCY_SECONDS          = "3600"
+      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "30"
+      TOLLGATE_LOG_PROMPTS                  = "true"
+      TOLLGATE_METRICS_SINK                 = "cloudwatch_api"
+      POWERTOOLS_METRICS_NAMESPACE          = "Acme/GenAI"
+      POWERTOOLS_SERVICE_NAME               = "tollgate"
+      POWERTOOLS_LOG_LEVEL                  = "DEBUG"
+    }
+    error_message = "The function environment must be exactly the variables of docs/internals.md section 3."
+  }
+}
+
+run "environment_defaults" {
+  command = plan
+
+  assert {
+    condition = local.function_environment == {
+      TOLLGATE_TABLE_NAME                   = "tollgate-limits"
+      TOLLGATE_CONFIG_CACHE_SECONDS         = "60"
+      TOLLGATE_ALLOWED_ENVIRONMENTS         = "dev,staging,prod,production"
+      TOLLGATE_MAX_PROMPT_CHARS             = "100000"
+      TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "false"
+      TOLLGATE_FAIL_OPEN                    = "false"
+      TOLLGATE_IDEMPOTENCY_SECONDS          = "86400"
+      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "60"
+      TOLLGATE_LOG_PROMPTS                  = "false"
+      TOLLGATE_METRICS_SINK                 = "emf"
+      POWERTOOLS_METRICS_NAMESPACE          = "GenAIRateLimiting"
+      POWERTOOLS_SERVICE_NAME               = "tollgate"
+      POWERTOOLS_LOG_LEVEL                  = "INFO"
+    }
+    error_message = "The defaults must match docs/internals.md section 3."
+  }
+}
+
+run "missing_package_fails_at_plan_time" {
+  command = plan
+
+  variables {
+    lambda_package_path = "dist/no-such-package.zip"
+  }
+
+  # The rule's message: "lambda_package_path: the Lambda package <path> does not exist; run
+  # `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip)."
+  expect_failures = [var.lambda_package_path]
+}

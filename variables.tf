@@ -1,0 +1,501 @@
+# Inputs of the Tollgate module. Every rule below fails at plan time with a sentence that names
+# the variable and the rule. Regular expressions shared by several rules live in locals.tf.
+
+# --- naming and packaging ---------------------------------------------------------------------
+
+variable "name" {
+  description = "Prefix for every resource name: state machine `<name>`, functions `<name>-validate`, `<name>-rate-limit`, `<name>-invoke`, `<name>-record-metrics`, table `<name>-limits`, inference profiles `<name>-<profile>`, dashboard, alarms and topic."
+  type        = string
+  default     = "tollgate"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$", var.name)) && length(var.name) <= 40
+    error_message = "name must be 1-40 letters or digits, optionally separated by single hyphens or underscores (it prefixes function, role, table and profile names, which AWS limits to 64 characters)."
+  }
+}
+
+variable "lambda_package_path" {
+  description = "Path to the Lambda zip built by `make package` (all four functions use it). Null means `<module>/dist/tollgate.zip`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
+    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip)."
+  }
+}
+
+# --- routes -----------------------------------------------------------------------------------
+
+variable "models" {
+  description = "Model routes: alias (what a request puts in `model`) -> foundation-model ID or system (cross-region) inference profile ID, with optional price (USD per 1,000 tokens) and max-tokens overrides. Null means the six aliases of functions/tollgate/data/models.json with the catalogue's prices."
+  type = map(object({
+    model_id           = string
+    input_usd_per_1k   = optional(number)
+    output_usd_per_1k  = optional(number)
+    max_tokens         = optional(number)
+    default_max_tokens = optional(number)
+  }))
+  default = null
+
+  validation {
+    condition     = var.models == null || alltrue([for alias in keys(coalesce(var.models, {})) : can(regex(local.route_name_pattern, alias)) && length(alias) <= 64])
+    error_message = "models: every alias must be 1-64 letters or digits, optionally separated by single '-', '_' or '.' (for example claude-3-5-haiku)."
+  }
+
+  validation {
+    condition     = var.models == null || alltrue([for m in values(coalesce(var.models, {})) : can(regex(local.model_id_pattern, m.model_id))])
+    error_message = "models: every model_id must be a foundation-model ID (amazon.nova-lite-v1:0) or a system inference profile ID (us.anthropic.claude-3-5-haiku-20241022-v1:0), not an ARN."
+  }
+
+  validation {
+    condition = var.models == null || alltrue(flatten([for m in values(coalesce(var.models, {})) : [
+      for p in [m.input_usd_per_1k, m.output_usd_per_1k] : p == null ? true : p >= 0
+    ]]))
+    error_message = "models: input_usd_per_1k and output_usd_per_1k must be zero or more (USD per 1,000 tokens)."
+  }
+
+  validation {
+    condition = var.models == null || alltrue(flatten([for m in values(coalesce(var.models, {})) : [
+      for t in [m.max_tokens, m.default_max_tokens] : t == null ? true : (t >= 1 && floor(t) == t)
+    ]]))
+    error_message = "models: max_tokens and default_max_tokens must be whole numbers of at least 1."
+  }
+
+  validation {
+    condition = var.models == null || alltrue([for m in values(coalesce(var.models, {})) :
+      m.max_tokens == null || m.default_max_tokens == null ? true : m.default_max_tokens <= m.max_tokens
+    ])
+    error_message = "models: default_max_tokens must not exceed max_tokens."
+  }
+
+  validation {
+    condition = var.models == null || alltrue([for m in values(coalesce(var.models, {})) :
+      contains(keys(local.catalogue.models), replace(m.model_id, local.geo_prefix_pattern, "")) || (m.input_usd_per_1k != null && m.output_usd_per_1k != null)
+    ])
+    error_message = "models: a model_id that is not in functions/tollgate/data/models.json needs both input_usd_per_1k and output_usd_per_1k, or its cost cannot be estimated."
+  }
+}
+
+variable "inference_profiles" {
+  description = "Application inference profiles, one per cost center (or team, application): route name -> the model it copies (an alias from `models`, or a foundation-model / system inference profile ARN) and its cost allocation tags. A request whose `model` is the route name is sent through the profile, so Bedrock bills it under those tags."
+  type = map(object({
+    model             = string
+    tags              = optional(map(string), {})
+    description       = optional(string)
+    input_usd_per_1k  = optional(number)
+    output_usd_per_1k = optional(number)
+    max_tokens        = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.inference_profiles) : can(regex("^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$", k)) && length("${var.name}-${k}") <= 64])
+    error_message = "inference_profiles: every key must be letters or digits, optionally separated by single '-' or '_', and `<name>-<key>` (the profile name) at most 64 characters."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.inference_profiles), keys(local.models))) == 0
+    error_message = "inference_profiles: a profile key must not also be an alias in models (both become route names): ${join(", ", setintersection(keys(var.inference_profiles), keys(local.models)))}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.inference_profiles) : startswith(p.model, "arn:") || contains(keys(local.models), p.model)])
+    error_message = "inference_profiles: `model` must be an alias that exists in models (${join(", ", sort(keys(local.models)))}) or an ARN; these profiles point at unknown aliases: ${join(", ", [for k, p in var.inference_profiles : k if !startswith(p.model, "arn:") && !contains(keys(local.models), p.model)])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.inference_profiles) : !startswith(p.model, "arn:") || can(regex(local.foundation_model_arn_pattern, p.model)) || can(regex(local.system_profile_arn_pattern, p.model))])
+    error_message = "inference_profiles: a model ARN must be a foundation-model ARN (arn:aws:bedrock:<region>::foundation-model/<model id>) or a system inference profile ARN (arn:aws:bedrock:<region>:<account>:inference-profile/<profile id>)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for p in values(var.inference_profiles) : [
+      for k, v in p.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k)) && can(regex(local.tag_pattern, v))
+    ]]))
+    error_message = "inference_profiles: tag keys must be 1-128 and values 0-256 characters of ASCII letters, digits, spaces and _ . : / = + - @, and keys must not start with aws: (they become cost allocation tags)."
+  }
+
+  validation {
+    condition = alltrue([for p in values(var.inference_profiles) : !startswith(p.model, "arn:") ||
+      contains(keys(local.catalogue.models), replace(replace(p.model, "/^.*//", ""), local.geo_prefix_pattern, "")) ||
+      (p.input_usd_per_1k != null && p.output_usd_per_1k != null)
+    ])
+    error_message = "inference_profiles: a profile whose model ARN names a model that is not in functions/tollgate/data/models.json needs both input_usd_per_1k and output_usd_per_1k, or its cost cannot be estimated."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.inference_profiles) : p.description == null ? true : length(p.description) <= 200 && can(regex(local.profile_description_pattern, p.description))])
+    error_message = "inference_profiles: description must be at most 200 characters of letters, digits, ':' and '.', with single spaces, '_' or '-' between them (Bedrock's rule; no commas)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for p in values(var.inference_profiles) : [
+      for x in [p.input_usd_per_1k, p.output_usd_per_1k] : x == null ? true : x >= 0
+    ]]))
+    error_message = "inference_profiles: input_usd_per_1k and output_usd_per_1k must be zero or more (USD per 1,000 tokens)."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.inference_profiles) : p.max_tokens == null ? true : (p.max_tokens >= 1 && floor(p.max_tokens) == p.max_tokens)])
+    error_message = "inference_profiles: max_tokens must be a whole number of at least 1."
+  }
+}
+
+# --- limits -----------------------------------------------------------------------------------
+
+variable "limits" {
+  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, and whether it is enforced (false = shadow: counted and reported, never denied). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
+  type = list(object({
+    name    = optional(string)
+    scope   = optional(map(string), {})
+    window  = string
+    unit    = string
+    limit   = number
+    enforce = optional(bool, true)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for l in var.limits : contains(["minute", "hour", "day", "month"], l.window)])
+    error_message = "limits: window must be one of minute, hour, day, month."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : contains(["requests", "input_tokens", "output_tokens", "total_tokens", "usd"], l.unit)])
+    error_message = "limits: unit must be one of requests, input_tokens, output_tokens, total_tokens, usd."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : alltrue([for k in keys(l.scope) : contains(["model", "costCenter", "applicationId", "environment"], k)])])
+    error_message = "limits: scope keys must be among model, costCenter, applicationId, environment."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : l.limit >= 0])
+    error_message = "limits: limit must be zero or more."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : l.unit == "usd" || floor(l.limit) == l.limit])
+    error_message = "limits: a requests or tokens limit must be a whole number (only usd limits may have decimals)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for l in var.limits : [
+      for v in values(l.scope) : v == "*" || (length(v) >= 1 && length(v) <= 256 && can(regex(local.tag_pattern, v)))
+    ]]))
+    error_message = "limits: scope values must be `*` or 1-256 characters of letters, digits, spaces and _ . : / = + - @ (they match request tags)."
+  }
+
+  validation {
+    condition = alltrue([for l in var.limits :
+      !contains(keys(l.scope), "model") || contains(local.known_model_scopes, lookup(l.scope, "model", "*")) || can(regex(local.model_id_pattern, lookup(l.scope, "model", "*"))) || can(regex(local.any_bedrock_arn_pattern, lookup(l.scope, "model", "*")))
+    ])
+    error_message = "limits: a model scope must be `*`, a route (${join(", ", sort(local.route_names))}), a model ID or a Bedrock ARN; unknown: ${join(", ", [for l in var.limits : lookup(l.scope, "model", "*") if !contains(local.known_model_scopes, lookup(l.scope, "model", "*")) && !can(regex(local.model_id_pattern, lookup(l.scope, "model", "*"))) && !can(regex(local.any_bedrock_arn_pattern, lookup(l.scope, "model", "*")))])}."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : contains(concat(var.allowed_environments, ["*"]), lookup(l.scope, "environment", "*"))])
+    error_message = "limits: an environment scope must be `*` or one of allowed_environments (${join(", ", var.allowed_environments)})."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : l.name == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9 _.:/=,*+@-]{0,127}$", l.name))])
+    error_message = "limits: name must be 1-128 characters, start with a letter or digit, and use only letters, digits, spaces and _ . : / = , * + @ - (no '#', which the counter keys use)."
+  }
+
+  # The limit ID as in locals.tf (repeated here: a rule cannot read a local built from its own variable).
+  validation {
+    condition = length(var.limits) == length(distinct([for l in var.limits : l.name != null ? l.name : format("%s/%s/%s",
+      length(l.scope) == 0 ? "*" : join(",", [for k in sort(keys(l.scope)) : "${k}=${l.scope[k]}"]), l.window, l.unit
+    )]))
+    error_message = "limits: limit IDs must be unique; give one of two limits with the same scope, window and unit a name (the ID is `name`, or `<scope>/<window>/<unit>`)."
+  }
+}
+
+# --- workflow and function settings -----------------------------------------------------------
+
+variable "workflow_type" {
+  description = "Step Functions workflow type: EXPRESS (synchronous callers use StartSyncExecution; the cheap default) or STANDARD."
+  type        = string
+  default     = "EXPRESS"
+
+  validation {
+    condition     = contains(["EXPRESS", "STANDARD"], var.workflow_type)
+    error_message = "workflow_type must be EXPRESS or STANDARD."
+  }
+}
+
+variable "allowed_environments" {
+  description = "Values a request may give in tags.environment (TOLLGATE_ALLOWED_ENVIRONMENTS)."
+  type        = list(string)
+  default     = ["dev", "staging", "prod", "production"]
+
+  validation {
+    condition     = length(var.allowed_environments) > 0 && alltrue([for e in var.allowed_environments : length(e) >= 1 && length(e) <= 256 && can(regex(local.tag_pattern, e)) && !strcontains(e, ",") && e != "*"])
+    error_message = "allowed_environments must hold at least one value, each 1-256 characters of letters, digits, spaces and _ . : / = + - @ (no commas, not `*`)."
+  }
+}
+
+variable "max_prompt_chars" {
+  description = "Largest total number of characters of all messages of a request (TOLLGATE_MAX_PROMPT_CHARS)."
+  type        = number
+  default     = 100000
+
+  validation {
+    condition     = var.max_prompt_chars >= 1 && var.max_prompt_chars <= 10000000 && floor(var.max_prompt_chars) == var.max_prompt_chars
+    error_message = "max_prompt_chars must be a whole number from 1 to 10000000."
+  }
+}
+
+variable "allow_direct_model_ids" {
+  description = "Whether a request's `model` may be a full model ID or profile ARN that is also some route's modelId or baseModelId (TOLLGATE_ALLOW_DIRECT_MODEL_IDS)."
+  type        = bool
+  default     = false
+}
+
+variable "fail_open" {
+  description = "Admit requests (without counting) when the limits table cannot be reached, instead of denying them (TOLLGATE_FAIL_OPEN)."
+  type        = bool
+  default     = false
+}
+
+variable "config_cache_seconds" {
+  description = "How long the functions cache routes and limits read from the table (TOLLGATE_CONFIG_CACHE_SECONDS). A changed limit takes effect after at most this long."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.config_cache_seconds >= 0 && var.config_cache_seconds <= 3600 && floor(var.config_cache_seconds) == var.config_cache_seconds
+    error_message = "config_cache_seconds must be a whole number from 0 to 3600."
+  }
+}
+
+variable "idempotency_seconds" {
+  description = "How long a reservation is kept, so that a retry with the same requestId is recognised (TOLLGATE_IDEMPOTENCY_SECONDS)."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.idempotency_seconds >= 300 && var.idempotency_seconds <= 2678400 && floor(var.idempotency_seconds) == var.idempotency_seconds
+    error_message = "idempotency_seconds must be a whole number from 300 (5 minutes) to 2678400 (31 days)."
+  }
+}
+
+variable "bedrock_read_timeout_seconds" {
+  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Must be shorter than the invoke function's timeout."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds
+    error_message = "bedrock_read_timeout_seconds must be a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
+  }
+}
+
+variable "log_prompts" {
+  description = "Whether the functions may log prompt and response text (TOLLGATE_LOG_PROMPTS). Off by default: prompts can hold personal or confidential data."
+  type        = bool
+  default     = false
+}
+
+variable "log_level" {
+  description = "Log level of the functions (POWERTOOLS_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+  }
+}
+
+variable "service_name" {
+  description = "Service name in the functions' logs and traces (POWERTOOLS_SERVICE_NAME)."
+  type        = string
+  default     = "tollgate"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", var.service_name))
+    error_message = "service_name must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the functions. The package is pure Python, so both work; arm64 costs less."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of each function in MB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
+    error_message = "lambda_memory_size must be a whole number of MB from 128 to 10240."
+  }
+}
+
+variable "lambda_timeouts" {
+  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds; with EXPRESS the whole execution, retries included, must finish within 5 minutes."
+  type = object({
+    validate       = optional(number, 10)
+    rate_limit     = optional(number, 30)
+    invoke         = optional(number, 90)
+    record_metrics = optional(number, 30)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for t in values(var.lambda_timeouts) : t >= 1 && t <= 900 && floor(t) == t])
+    error_message = "lambda_timeouts: every timeout must be a whole number of seconds from 1 to 900."
+  }
+}
+
+# --- observability ----------------------------------------------------------------------------
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of Tollgate's metrics (POWERTOOLS_METRICS_NAMESPACE); the dashboard and alarms read the same namespace."
+  type        = string
+  default     = "GenAIRateLimiting"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#-][A-Za-z0-9._/#: -]{0,254}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits, spaces and . _ / # : -, must not start with ':' and must not start with AWS/ (reserved for AWS services)."
+  }
+}
+
+variable "metrics_sink" {
+  description = "How record-metrics publishes: `emf` (Embedded Metric Format in the log, no API call on the request path) or `cloudwatch_api` (PutMetricData; for environments that do not extract EMF, such as LocalStack)."
+  type        = string
+  default     = "emf"
+
+  validation {
+    condition     = contains(["emf", "cloudwatch_api"], var.metrics_sink)
+    error_message = "metrics_sink must be emf or cloudwatch_api."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group the module creates (functions and state machine), in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "state_machine_log_level" {
+  description = "Execution log level of the state machine: ALL, ERROR, FATAL or OFF."
+  type        = string
+  default     = "ALL"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be one of ALL, ERROR, FATAL, OFF."
+  }
+}
+
+variable "state_machine_include_execution_data" {
+  description = "Whether the state machine's log includes state input and output (that is, prompts and responses). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "tracing_enabled" {
+  description = "X-Ray tracing for the state machine and the functions (adds the X-Ray write permissions)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dashboard" {
+  description = "Whether to create the CloudWatch dashboard."
+  type        = bool
+  default     = true
+}
+
+variable "alarms" {
+  description = "Alarms on RateLimitDenied, InvocationFailed (sums over all dimensions, per period) and the state machine's ExecutionsFailed, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
+  type = object({
+    enabled                     = optional(bool, true)
+    sns_topic_arn               = optional(string)
+    email_addresses             = optional(list(string), [])
+    period_seconds              = optional(number, 300)
+    evaluation_periods          = optional(number, 1)
+    denied_threshold            = optional(number, 10)
+    invocation_failed_threshold = optional(number, 5)
+    executions_failed_threshold = optional(number, 10)
+  })
+  default = {}
+
+  validation {
+    condition     = var.alarms.sns_topic_arn == null || can(regex("^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", coalesce(var.alarms.sns_topic_arn, "-")))
+    error_message = "alarms: sns_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)."
+  }
+
+  validation {
+    condition     = alltrue([for e in var.alarms.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alarms: every entry of email_addresses must be an e-mail address."
+  }
+
+  validation {
+    condition     = var.alarms.period_seconds >= 60 && var.alarms.period_seconds <= 86400 && var.alarms.period_seconds % 60 == 0
+    error_message = "alarms: period_seconds must be a multiple of 60 from 60 to 86400."
+  }
+
+  validation {
+    condition     = var.alarms.evaluation_periods >= 1 && var.alarms.evaluation_periods <= 100 && floor(var.alarms.evaluation_periods) == var.alarms.evaluation_periods
+    error_message = "alarms: evaluation_periods must be a whole number from 1 to 100."
+  }
+
+  validation {
+    condition     = alltrue([for t in [var.alarms.denied_threshold, var.alarms.invocation_failed_threshold, var.alarms.executions_failed_threshold] : t >= 1])
+    error_message = "alarms: denied_threshold, invocation_failed_threshold and executions_failed_threshold must be at least 1."
+  }
+}
+
+# --- encryption, protection, tags -------------------------------------------------------------
+
+variable "kms_key_arn" {
+  description = "ARN of an existing customer managed KMS key for the table, the log groups, the function environments and the alarm topic. Its key policy must let CloudWatch Logs (logs.<region>.amazonaws.com) and CloudWatch alarms (cloudwatch.amazonaws.com) use it. Null: see create_kms_key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(var.kms_key_arn, "-")))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias."
+  }
+}
+
+variable "create_kms_key" {
+  description = "When kms_key_arn is null: create one customer managed key (rotated yearly) for the table, log groups, function environments and alarm topic. False: AWS managed encryption, and the created alarm topic is not encrypted (CloudWatch alarms cannot publish to a topic under the AWS managed SNS key)."
+  type        = bool
+  default     = true
+}
+
+variable "table_deletion_protection" {
+  description = "Deletion protection of the limits table (counters, reservations, routes, limits). Set false before `terraform destroy`."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags for every resource the module creates (merged with each inference profile's own tags)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k)) && can(regex(local.tag_pattern, v))])
+    error_message = "tags: keys must be 1-128 and values 0-256 characters of ASCII letters, digits, spaces and _ . : / = + - @, and keys must not start with aws:."
+  }
+}
