@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate.limits import format_instant, limit_from_item, window_bounds
@@ -122,7 +123,11 @@ class Resolver:
 
 def aws_client(args: argparse.Namespace, service: str) -> Any:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    return session.client(service, endpoint_url=args.endpoint_url)
+    custom_endpoint = args.endpoint_url or any(k.startswith("AWS_ENDPOINT_URL") for k in os.environ)
+    # StartSyncExecution goes to a "sync-" host on AWS; against a custom endpoint (LocalStack on
+    # localhost) that prefix would not resolve, so it is left off there.
+    config = Config(inject_host_prefix=not custom_endpoint)
+    return session.client(service, endpoint_url=args.endpoint_url, config=config)
 
 
 # --- invoke -----------------------------------------------------------------------------------
