@@ -74,8 +74,9 @@ test-terraform: package .tf/init.stamp ## terraform test with a mocked provider 
 	terraform init -backend=false -input=false -test-directory=tests/terraform/examples >/dev/null
 	terraform test -no-color -test-directory=tests/terraform/examples
 
-test-e2e: package $(BIN)/.installed ## deploy into LocalStack and run real executions
-	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider
+E2E ?= tests/e2e
+test-e2e: package $(BIN)/.installed .tf/init.stamp ## deploy into LocalStack and run real executions (E2E=path::test to pick)
+	$(BIN)/pytest $(E2E) -m e2e -p no:cacheprovider
 
 test: lint test-unit test-terraform test-e2e ## everything CI runs
 

@@ -23,3 +23,16 @@ def aws(localstack_endpoint):
         return client(service, localstack_endpoint, retries)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def deployment(localstack_endpoint, aws, tmp_path_factory):
+    """examples/localstack applied with this session's limits; destroyed at the end, leaving nothing."""
+    import deployment as tf
+
+    var_file = tmp_path_factory.mktemp("terraform") / "e2e.tfvars.json"
+    applied = tf.apply(tf.new_run(), localstack_endpoint, var_file)
+    yield applied
+    tf.destroy(var_file)
+    left = tf.leftovers(aws)
+    assert not left, f"terraform destroy left these behind: {left}"
