@@ -1,0 +1,281 @@
+"""`make demo`: apply examples/localstack into the local AWS, send a burst of traffic, show the outcome.
+
+The traffic is the article's request across the cost-center routes (sales, services, support)
+and the six model aliases, bursts that run into the example's limits, one invalid request and
+one call to an end-of-life model. The summary comes back from CloudWatch (the metrics the
+record function wrote) and from the limits table (the ledger). LocalStack is left running.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from tollgate import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "localstack"
+ENDPOINT = (
+    os.environ.get("AWS_ENDPOINT_URL") or f"http://localhost:{os.environ.get('LOCALSTACK_PORT', '4566')}"
+)
+REGION = "us-east-1"
+
+ARTICLE_REQUEST = {
+    "model": "claude-3-5-haiku",
+    "prompt": {
+        "messages": [
+            {"role": "user", "content": "Explain the benefits of using S3 using only 100 words."},
+            {"role": "assistant", "content": "You are a helpful AWS expert."},
+        ],
+        "parameters": {"max_tokens": 2000, "temperature": 0.7, "top_p": 0.9, "top_k": 50},
+    },
+    "tags": {
+        "applicationId": "aws-documentation-helper",
+        "costCenter": "support",
+        "environment": "production",
+    },
+}
+ALIASES = [
+    "nova-lite",
+    "nova-micro",
+    "claude-2",
+    "claude-3-haiku",
+    "claude-3-5-sonnet-v2",
+    "claude-3-5-haiku",
+]
+
+
+def article(model: str, cost_center: str, app: str = "aws-documentation-helper") -> dict:
+    body = copy.deepcopy(ARTICLE_REQUEST)
+    body["model"] = model
+    body["tags"].update(costCenter=cost_center, applicationId=app)
+    return body
+
+
+def short(model: str, app: str, cost_center: str, text: str, max_tokens: int = 300) -> dict:
+    return {
+        "model": model,
+        "prompt": {
+            "messages": [
+                {"role": "system", "content": "You are a concise AWS expert."},
+                {"role": "user", "content": text},
+            ],
+            "parameters": {"max_tokens": max_tokens},
+        },
+        "tags": {"applicationId": app, "costCenter": cost_center, "environment": "production"},
+    }
+
+
+def traffic() -> list[tuple[str, dict]]:
+    """(what it shows, request) in the order they are sent."""
+    sent: list[tuple[str, dict]] = [("the article's request, unchanged", copy.deepcopy(ARTICLE_REQUEST))]
+    for center in ("sales", "services", "support"):
+        sent.append((f"cost-center route -> {center}'s profile", article(center, center)))
+    for alias in ALIASES:
+        sent.append((f"alias {alias}", short(alias, "support-bot", "support", f"What is {alias} good at?")))
+    for i in range(7):
+        sent.append(
+            (
+                "burst: 5 requests/min on nova-micro",
+                short("nova-micro", "sales-assistant", "sales", f"Lead {i}?"),
+            )
+        )
+    for i in range(9):
+        sent.append(
+            (
+                "burst: 20k tokens/min on claude-3-5-haiku",
+                article("claude-3-5-haiku", "support", f"docs-{i % 3}"),
+            )
+        )
+    for _ in range(3):
+        sent.append(("services: half a cent a day", article("services", "services")))
+    invalid = short("claude-3-5-haiku", "", "support", "Hello")
+    invalid["prompt"]["parameters"]["temperature"] = 1.5
+    sent.append(("invalid: empty applicationId, temperature 1.5", invalid))
+    return sent
+
+
+def terraform(*args: str) -> str:
+    proc = subprocess.run(
+        ["terraform", f"-chdir={EXAMPLE}", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        sys.exit(f"terraform {args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def client(service: str):
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(inject_host_prefix=False, retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
+def detail(outcome: cli.Outcome) -> str:
+    cause = outcome.cause
+    if outcome.name == "RateLimitExceeded":
+        limit = cause.get("limit") or {}
+        retry = cause.get("retryAfterSeconds")
+        return f"{limit.get('id', cause.get('reason'))} (retry in {retry} s)"
+    if outcome.name == "InvocationFailed":
+        error = cause.get("modelError") or {}
+        return f"{error.get('code')}: {str(error.get('message'))[:60]}"
+    if outcome.name == "ValidationError":
+        return "; ".join(f"{e['field']} {e['message']}" for e in cause.get("errors", []))[:90]
+    return ""
+
+
+def metric_totals(cw, namespace: str, since: datetime) -> dict[str, dict[str, float]]:
+    """{cost center: {metric: Sum}} over the metrics written since ``since``."""
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    for name in (
+        "TotalRequests",
+        "RateLimitDenied",
+        "InvocationFailed",
+        "InputTokens",
+        "OutputTokens",
+        "EstimatedCostUSD",
+    ):
+        for metric in cw.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]:
+            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            points = cw.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=name,
+                Dimensions=metric["Dimensions"],
+                StartTime=since - timedelta(minutes=1),
+                EndTime=end,
+                Period=60,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            totals[dims.get("CostCenter", "?")][name] += sum(p["Sum"] for p in points)
+    return totals
+
+
+def main() -> int:
+    print(f"== terraform apply examples/localstack (LocalStack at {ENDPOINT})")
+    started = time.monotonic()
+    terraform("apply", "-auto-approve", "-input=false", "-no-color")
+    outputs = {k: v["value"] for k, v in json.loads(terraform("output", "-json")).items()}
+    print(f"   applied in {time.monotonic() - started:.0f} s: state machine {outputs['state_machine_name']}")
+
+    sfn, cw, ddb = client("stepfunctions"), client("cloudwatch"), client("dynamodb")
+    arn = outputs["state_machine_arn"]
+    express = cli.is_express(sfn, arn)
+    sent = traffic()
+    since = datetime.now(UTC)
+    print(f"\n== sending {len(sent)} requests, 4 at a time")
+
+    def send(item: tuple[str, dict]) -> cli.Outcome:
+        return cli.run_request(sfn, arn, item[1], express=express)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(send, sent))
+    print(f"   {len(sent)} executions in {time.monotonic() - started:.1f} s\n")
+
+    rows = []
+    for i, ((what, body), outcome) in enumerate(zip(sent, outcomes, strict=True), start=1):
+        usage = (outcome.output or {}).get("usage") or {}
+        tags = body.get("tags") or {}
+        rows.append(
+            {
+                "n": i,
+                "what": what,
+                "model": body.get("model"),
+                "costCenter": tags.get("costCenter", ""),
+                "outcome": outcome.name,
+                "tokens": f"{usage['inputTokens']}+{usage['outputTokens']}" if usage else "",
+                "usd": f"{outcome.output['costUsd']:.6f}" if outcome.output else "",
+                "detail": detail(outcome),
+            }
+        )
+    columns = [
+        ("n", "#"),
+        ("what", "what"),
+        ("model", "model"),
+        ("costCenter", "cost center"),
+        ("outcome", "outcome"),
+        ("tokens", "in+out"),
+        ("usd", "USD"),
+        ("detail", "detail"),
+    ]
+    print(cli.format_table(rows, columns))
+    counts = defaultdict(int)
+    for outcome in outcomes:
+        counts[outcome.name] += 1
+    print("\n   " + ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+
+    print(f"\n== per cost center, from CloudWatch ({outputs['metrics_namespace']}, this run)")
+    totals = metric_totals(cw, outputs["metrics_namespace"], since)
+    summary = [
+        {
+            "costCenter": center,
+            "requests": int(m["TotalRequests"]),
+            "denied": int(m["RateLimitDenied"]),
+            "failed": int(m["InvocationFailed"]),
+            "tokens": int(m["InputTokens"] + m["OutputTokens"]),
+            "usd": f"{m['EstimatedCostUSD']:.6f}",
+        }
+        for center, m in sorted(totals.items())
+    ]
+    print(
+        cli.format_table(
+            summary,
+            [
+                ("costCenter", "cost center"),
+                ("requests", "requests"),
+                ("denied", "denied"),
+                ("failed", "failed"),
+                ("tokens", "tokens"),
+                ("usd", "USD"),
+            ],
+        )
+    )
+
+    print("\n== limits, from the table (this window)")
+    usage = cli.usage_rows(ddb, outputs["limits_table_name"])
+    for row in usage:
+        row["mode"] = "enforce" if row["enforce"] else "shadow"
+    print(cli.format_table(usage, cli.USAGE_COLUMNS))
+
+    print(
+        f"""
+== try it by hand (LocalStack keeps running)
+  . .venv/bin/activate
+  export AWS_ENDPOINT_URL={ENDPOINT} AWS_DEFAULT_REGION={REGION} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_DISABLE_HOST_PREFIX_INJECTION=true   # StartSyncExecution's "sync-" host does not resolve locally
+  tollgate invoke --terraform-dir examples/localstack --model sales --app my-app "Explain S3."
+  tollgate usage --terraform-dir examples/localstack
+  # with the AWS CLI installed (pip install awscli):
+  aws stepfunctions start-sync-execution --state-machine-arn {arn} \\
+      --input '{json.dumps(short("nova-lite", "my-app", "sales", "Hi"))}'
+  dashboard: {outputs.get("dashboard_name")} (CloudWatch in LocalStack; on AWS it shows the same widgets)
+  make localstack-down    # stop LocalStack"""
+    )
+    unexpected = [o for o in outcomes if o.name not in {"Succeeded", *cli.EXIT_CODES}]
+    if unexpected:
+        print(
+            f"\n{len(unexpected)} executions ended outside the contract: {[o.as_dict() for o in unexpected]}"
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
