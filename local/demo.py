@@ -258,7 +258,8 @@ def main() -> int:
         f"""
 == try it by hand (LocalStack keeps running)
   . .venv/bin/activate
-  export AWS_ENDPOINT_URL={ENDPOINT} AWS_DEFAULT_REGION={REGION} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_ENDPOINT_URL={ENDPOINT} AWS_DEFAULT_REGION={REGION}
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   export AWS_DISABLE_HOST_PREFIX_INJECTION=true   # StartSyncExecution's "sync-" host does not resolve locally
   tollgate invoke --terraform-dir examples/localstack --model sales --app my-app "Explain S3."
   tollgate usage --terraform-dir examples/localstack
