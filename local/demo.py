@@ -94,7 +94,7 @@ def traffic() -> list[tuple[str, dict]]:
     for i in range(9):
         sent.append(
             (
-                "burst: 20k tokens/min on claude-3-5-haiku",
+                "burst: 6k tokens/min on claude-3-5-haiku",
                 article("claude-3-5-haiku", "support", f"docs-{i % 3}"),
             )
         )

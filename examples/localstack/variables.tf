@@ -64,7 +64,7 @@ variable "inference_profiles" {
 }
 
 variable "limits" {
-  description = "Limits. The demo's defaults let a burst of about 30 requests hit some of them while the rest succeed: 5 requests a minute on nova-micro, 20,000 tokens a minute on claude-3-5-haiku, half a cent a day for the services cost center."
+  description = "Limits. The demo's defaults let a burst of about 30 requests hit some of them while the rest succeed: 5 requests a minute on nova-micro, 6,000 tokens a minute on claude-3-5-haiku (3 requests reserving max_tokens = 2000 at once do not fit, although each uses far less once settled), half a cent a day for the services cost center."
   type = list(object({
     name    = optional(string)
     scope   = optional(map(string), {})
@@ -75,7 +75,7 @@ variable "limits" {
   }))
   default = [
     { scope = { model = "nova-micro" }, window = "minute", unit = "requests", limit = 5 },
-    { scope = { model = "claude-3-5-haiku" }, window = "minute", unit = "total_tokens", limit = 20000 },
+    { scope = { model = "claude-3-5-haiku" }, window = "minute", unit = "total_tokens", limit = 6000 },
     { scope = { costCenter = "services" }, window = "day", unit = "usd", limit = 0.005 },
     { scope = { applicationId = "*" }, window = "hour", unit = "requests", limit = 1000 },
     { scope = {}, window = "month", unit = "usd", limit = 100, enforce = false },
