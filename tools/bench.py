@@ -43,21 +43,7 @@ from tollgate.outcome import record  # noqa: E402
 from tollgate.routing import default_routes  # noqa: E402
 from tollgate.validation import ValidationOptions, validate_request  # noqa: E402
 
-ARTICLE_REQUEST = {
-    "model": "claude-3-5-haiku",
-    "prompt": {
-        "messages": [
-            {"role": "user", "content": "Explain the benefits of using S3 using only 100 words."},
-            {"role": "assistant", "content": "You are a helpful AWS expert."},
-        ],
-        "parameters": {"max_tokens": 2000, "temperature": 0.7, "top_p": 0.9, "top_k": 50},
-    },
-    "tags": {
-        "applicationId": "aws-documentation-helper",
-        "costCenter": "support",
-        "environment": "production",
-    },
-}
+ARTICLE_REQUEST = json.loads((ROOT / "examples" / "requests" / "article.json").read_text())
 OPTIONS = ValidationOptions(("dev", "staging", "prod", "production"), 100_000, False)
 
 

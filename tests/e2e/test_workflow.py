@@ -9,12 +9,14 @@ application IDs (see deployment.py), so the assertions are exact.
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from localstack import faults
@@ -37,21 +39,9 @@ METRIC_NAMES = {
 DIMENSIONS = {"Model", "ModelId", "CostCenter", "Application", "Environment"}
 
 # The article's example request, exactly as published.
-ARTICLE_REQUEST = {
-    "model": "claude-3-5-haiku",
-    "prompt": {
-        "messages": [
-            {"role": "user", "content": "Explain the benefits of using S3 using only 100 words."},
-            {"role": "assistant", "content": "You are a helpful AWS expert."},
-        ],
-        "parameters": {"max_tokens": 2000, "temperature": 0.7, "top_p": 0.9, "top_k": 50},
-    },
-    "tags": {
-        "applicationId": "aws-documentation-helper",
-        "costCenter": "support",
-        "environment": "production",
-    },
-}
+ARTICLE_REQUEST = json.loads(
+    (Path(__file__).resolve().parents[2] / "examples" / "requests" / "article.json").read_text()
+)
 
 
 def request(model: str, app: str, text: str = "Name three uses of Amazon S3.", **extra) -> dict:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,23 +22,12 @@ TABLE = "tollgate-test"
 NAMESPACE = "GenAIRateLimiting"
 
 
+ARTICLE_REQUEST = Path(__file__).resolve().parents[2] / "examples" / "requests" / "article.json"
+
+
 def article_request() -> dict[str, Any]:
     """The example request from the article, exactly as DESIGN.md gives it."""
-    return {
-        "model": "claude-3-5-haiku",
-        "prompt": {
-            "messages": [
-                {"role": "user", "content": "Explain the benefits of using S3 using only 100 words."},
-                {"role": "assistant", "content": "You are a helpful AWS expert."},
-            ],
-            "parameters": {"max_tokens": 2000, "temperature": 0.7, "top_p": 0.9, "top_k": 50},
-        },
-        "tags": {
-            "applicationId": "aws-documentation-helper",
-            "costCenter": "support",
-            "environment": "production",
-        },
-    }
+    return json.loads(ARTICLE_REQUEST.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(autouse=True)
