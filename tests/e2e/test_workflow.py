@@ -254,6 +254,33 @@ def test_retry_with_the_same_request_id_is_not_counted_twice(aws, deployment):
     )
 
 
+def test_a_limit_written_to_the_table_applies_without_a_deploy(aws, deployment):
+    """Limits are data: an item written by hand takes effect within config_cache_seconds (1 s here)."""
+    sfn, ddb = aws("stepfunctions"), aws("dynamodb")
+    app = deployment.run.app("live-limit")
+    assert run(sfn, deployment, request("nova-lite", app)).name == "Succeeded"
+    limit_id = f"applicationId={app}/hour/requests"
+    ddb.put_item(
+        TableName=deployment.table,
+        Item={
+            "pk": {"S": "LIMIT"},
+            "sk": {"S": limit_id},
+            "scope": {"M": {"applicationId": {"S": app}}},
+            "window": {"S": "hour"},
+            "unit": {"S": "requests"},
+            "limit": {"N": "0"},
+            "enforce": {"BOOL": True},
+        },
+    )
+    try:
+        time.sleep(2.5)  # longer than the functions' cache of routes and limits
+        outcome = run(sfn, deployment, request("nova-lite", app))
+        assert outcome.name == "RateLimitExceeded", outcome.as_dict()
+        assert outcome.cause["limit"]["id"] == limit_id
+    finally:
+        ddb.delete_item(TableName=deployment.table, Key={"pk": {"S": "LIMIT"}, "sk": {"S": limit_id}})
+
+
 # --- concurrency ----------------------------------------------------------------------------------
 
 
