@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "localstack"
 NAME = "tollgate-e2e"
 WORKSPACE = "e2e"
+STANDARD_NAME = "tollgate-std-e2e"  # not a prefix of NAME, nor NAME of it: leftovers are told apart
+STANDARD_WORKSPACE = "e2e-standard"
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,28 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
     }
 
 
-def terraform(
-    *args: str, check: bool = True, workspace: str | None = WORKSPACE
-) -> subprocess.CompletedProcess:
+def standard_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
+    """A second, smaller deployment: the same module as a STANDARD workflow."""
+    return {
+        "name": STANDARD_NAME,
+        "localstack_endpoint": endpoint,
+        "workflow_type": "STANDARD",
+        "config_cache_seconds": 1,
+        "inference_profiles": {},
+        "create_dashboard": False,
+        "alarms_enabled": False,
+        "limits": [
+            {
+                "scope": {"applicationId": run.app("standard")},
+                "window": "day",
+                "unit": "requests",
+                "limit": 1,
+            },
+        ],
+    }
+
+
+def terraform(*args: str, check: bool = True, workspace: str | None) -> subprocess.CompletedProcess:
     """Run terraform in examples/localstack; TF_WORKSPACE keeps the selection out of .terraform/."""
     env = {k: v for k, v in os.environ.items() if k != "TF_WORKSPACE"}
     if workspace:
@@ -140,9 +160,9 @@ def terraform(
 @dataclass
 class Deployment:
     run: Run
-    outputs: dict[str, Any]
-    apply_seconds: float
+    workspace: str
     var_file: Path
+    outputs: dict[str, Any]
 
     @property
     def state_machine_arn(self) -> str:
@@ -156,69 +176,83 @@ class Deployment:
         return self.outputs["inference_profile_arns"][route].rsplit("/", 1)[-1]
 
 
-def apply(run: Run, endpoint: str, var_file: Path) -> Deployment:
-    var_file.write_text(json.dumps(tfvars(run, endpoint), indent=2))
+def apply(run: Run, variables: dict[str, Any], workspace: str, var_file: Path) -> Deployment:
+    """`terraform apply` of examples/localstack with ``variables``, in ``workspace``."""
+    var_file.write_text(json.dumps(variables, indent=2))
     terraform("init", "-input=false", "-no-color", workspace=None)
     listed = terraform("workspace", "list", "-no-color", workspace=None).stdout.split()
-    if WORKSPACE not in listed:
-        terraform("workspace", "new", WORKSPACE, "-no-color", workspace=None)
-        # `new` also selects it; keep the default selected (TF_WORKSPACE picks e2e per command)
+    if workspace not in listed:
+        terraform("workspace", "new", workspace, "-no-color", workspace=None)
+        # `new` also selects it; keep the default selected (TF_WORKSPACE picks ours per command)
         terraform("workspace", "select", "default", "-no-color", workspace=None)
-    started = time.monotonic()
-    terraform("apply", "-auto-approve", "-input=false", "-no-color", f"-var-file={var_file}")
-    elapsed = time.monotonic() - started
-    raw = json.loads(terraform("output", "-json", "-no-color").stdout)
-    return Deployment(run, {k: v["value"] for k, v in raw.items()}, elapsed, var_file)
+    terraform(
+        "apply", "-auto-approve", "-input=false", "-no-color", f"-var-file={var_file}", workspace=workspace
+    )
+    raw = json.loads(terraform("output", "-json", "-no-color", workspace=workspace).stdout)
+    return Deployment(run, workspace, var_file, {k: v["value"] for k, v in raw.items()})
 
 
-def plan_is_empty(var_file: Path) -> bool:
+def plan_is_empty(deployment: Deployment) -> bool:
     """A second plan after apply must show no changes (exit code 0 with -detailed-exitcode)."""
     proc = terraform(
-        "plan", "-detailed-exitcode", "-input=false", "-no-color", f"-var-file={var_file}", check=False
+        "plan",
+        "-detailed-exitcode",
+        "-input=false",
+        "-no-color",
+        f"-var-file={deployment.var_file}",
+        check=False,
+        workspace=deployment.workspace,
     )
     if proc.returncode == 1:
         raise RuntimeError(f"terraform plan failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.returncode == 0
 
 
-def destroy(var_file: Path) -> None:
-    terraform("destroy", "-auto-approve", "-input=false", "-no-color", f"-var-file={var_file}")
-    terraform("workspace", "delete", WORKSPACE, "-no-color", workspace=None)
+def destroy(deployment: Deployment) -> None:
+    terraform(
+        "destroy",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        f"-var-file={deployment.var_file}",
+        workspace=deployment.workspace,
+    )
+    terraform("workspace", "delete", deployment.workspace, "-no-color", workspace=None)
 
 
-def leftovers(client) -> list[str]:
-    """Everything named after this deployment that is still in the local AWS after destroy."""
+def leftovers(client, name: str) -> list[str]:
+    """Everything named after a deployment that is still in the local AWS after its destroy."""
     found = []
     found += [
         f["FunctionName"]
         for f in client("lambda").list_functions()["Functions"]
-        if f["FunctionName"].startswith(NAME)
+        if f["FunctionName"].startswith(name)
     ]
     found += [
         m["name"]
         for m in client("stepfunctions").list_state_machines()["stateMachines"]
-        if m["name"].startswith(NAME)
+        if m["name"].startswith(name)
     ]
-    found += [t for t in client("dynamodb").list_tables()["TableNames"] if t.startswith(NAME)]
-    found += [r["RoleName"] for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith(NAME)]
+    found += [t for t in client("dynamodb").list_tables()["TableNames"] if t.startswith(name)]
+    found += [r["RoleName"] for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith(name)]
     found += [
         g["logGroupName"]
         for g in client("logs").describe_log_groups()["logGroups"]
-        if NAME in g["logGroupName"]
+        if name in g["logGroupName"]
     ]
     found += [
         d["DashboardName"]
         for d in client("cloudwatch").list_dashboards()["DashboardEntries"]
-        if d["DashboardName"].startswith(NAME)
+        if d["DashboardName"].startswith(name)
     ]
     found += [
         a["AlarmName"]
         for a in client("cloudwatch").describe_alarms()["MetricAlarms"]
-        if a["AlarmName"].startswith(NAME)
+        if a["AlarmName"].startswith(name)
     ]
-    found += [t["TopicArn"] for t in client("sns").list_topics()["Topics"] if f":{NAME}" in t["TopicArn"]]
+    found += [t["TopicArn"] for t in client("sns").list_topics()["Topics"] if f":{name}" in t["TopicArn"]]
     profiles = client("bedrock").list_inference_profiles(typeEquals="APPLICATION")[
         "inferenceProfileSummaries"
     ]
-    found += [p["inferenceProfileName"] for p in profiles if p["inferenceProfileName"].startswith(NAME)]
+    found += [p["inferenceProfileName"] for p in profiles if p["inferenceProfileName"].startswith(name)]
     return found

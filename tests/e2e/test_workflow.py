@@ -373,4 +373,4 @@ def test_no_prompt_or_response_text_in_any_log(aws, deployment):
 def test_second_plan_shows_no_changes(deployment):
     from deployment import plan_is_empty
 
-    assert plan_is_empty(deployment.var_file)
+    assert plan_is_empty(deployment)
