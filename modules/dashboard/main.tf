@@ -25,17 +25,26 @@ locals {
     { metric = "EstimatedCostUSD", fn = "SUM", title = "Estimated cost (USD)" },
   ]
 
-  insights_widget = { for w in flatten([
-    for i, d in local.dimensions : [
-      for j, m in local.per_dimension : {
-        key   = "${m.metric}-${d.key}"
-        x     = 8 * j
-        y     = 8 + 6 * i
-        title = "${m.title} by ${d.label}"
-        query = "SELECT ${m.fn}(${m.metric}) FROM ${local.schema} GROUP BY ${d.key} ORDER BY ${m.fn}() DESC LIMIT 20"
-      }
-    ]
-  ]) : w.key => w }
+  # Metrics Insights widgets: tokens and cost by each dimension, then the limits that were hit.
+  insights_widgets = concat(
+    flatten([
+      for i, d in local.dimensions : [
+        for j, m in local.per_dimension : {
+          x       = 8 * j
+          y       = 8 + 6 * i
+          title   = "${m.title} by ${d.label}"
+          query   = "SELECT ${m.fn}(${m.metric}) FROM ${local.schema} GROUP BY ${d.key} ORDER BY ${m.fn}() DESC LIMIT 20"
+          stacked = true
+        }
+      ]
+    ]),
+    [
+      { x = 0, y = 32, title = "Denials by model (limit hit)", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 0, y = 38, title = "Denials by cost center", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY CostCenter ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 8, y = 38, title = "Invocation failures by model", query = "SELECT SUM(InvocationFailed) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 16, y = 38, title = "Invocation latency by model (ms, average)", query = "SELECT AVG(InvocationLatency) FROM ${local.schema} GROUP BY Model ORDER BY AVG() DESC LIMIT 20", stacked = false },
+    ],
+  )
 
   bedrock_metrics = [
     { name = "Invocations", stat = "Sum" },
@@ -93,7 +102,7 @@ locals {
         }
       },
     ],
-    [for w in values(local.insights_widget) : {
+    [for w in local.insights_widgets : {
       type   = "metric"
       x      = w.x
       y      = w.y
@@ -103,27 +112,12 @@ locals {
         title   = w.title
         region  = var.region
         view    = "timeSeries"
-        stacked = true
+        stacked = w.stacked
         period  = local.period
         metrics = [[{ expression = w.query, label = "", id = "q1" }]]
       }
     }],
     [
-      {
-        type   = "metric"
-        x      = 0
-        y      = 32
-        width  = 8
-        height = 6
-        properties = {
-          title   = "Denials by model (limit hit)"
-          region  = var.region
-          view    = "timeSeries"
-          stacked = true
-          period  = local.period
-          metrics = [[{ expression = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", label = "", id = "q1" }]]
-        }
-      },
       {
         type   = "log"
         x      = 8
@@ -135,50 +129,6 @@ locals {
           region = var.region
           view   = "table"
           query  = "SOURCE '${var.record_metrics_log_group_name}' | fields @timestamp, limitId, reason, route, modelId | filter outcome = \"denied\" | stats count(*) as denials, latest(@timestamp) as lastDenied by limitId, reason, route, modelId | sort denials desc | limit 50"
-        }
-      },
-      {
-        type   = "metric"
-        x      = 0
-        y      = 38
-        width  = 8
-        height = 6
-        properties = {
-          title   = "Denials by cost center"
-          region  = var.region
-          view    = "timeSeries"
-          stacked = true
-          period  = local.period
-          metrics = [[{ expression = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY CostCenter ORDER BY SUM() DESC LIMIT 20", label = "", id = "q1" }]]
-        }
-      },
-      {
-        type   = "metric"
-        x      = 8
-        y      = 38
-        width  = 8
-        height = 6
-        properties = {
-          title   = "Invocation failures by model"
-          region  = var.region
-          view    = "timeSeries"
-          stacked = true
-          period  = local.period
-          metrics = [[{ expression = "SELECT SUM(InvocationFailed) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", label = "", id = "q1" }]]
-        }
-      },
-      {
-        type   = "metric"
-        x      = 16
-        y      = 38
-        width  = 8
-        height = 6
-        properties = {
-          title   = "Invocation latency by model (ms, average)"
-          region  = var.region
-          view    = "timeSeries"
-          period  = local.period
-          metrics = [[{ expression = "SELECT AVG(InvocationLatency) FROM ${local.schema} GROUP BY Model ORDER BY AVG() DESC LIMIT 20", label = "", id = "q1" }]]
         }
       },
     ],
