@@ -99,3 +99,5 @@ clean: ## remove everything this project built or installed (stops LocalStack fi
 	rm -rf $(VENV) $(CHECKOV_VENV) .tf dist build *.egg-info .pytest_cache .ruff_cache
 	find . -name .terraform -type d -prune -exec rm -rf {} + ; find . -name '.terraform.lock.hcl' -delete
 	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
+	@# the demo's Terraform state describes a LocalStack that is gone now
+	rm -rf examples/localstack/terraform.tfstate examples/localstack/terraform.tfstate.backup examples/localstack/terraform.tfstate.d
