@@ -27,7 +27,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tollgate.limits import format_instant, limit_from_item, window_bounds
+from tollgate.config_store import deserialize
+from tollgate.limits import counter_key, format_instant, limit_from_item, window_bounds
 from tollgate.values import json_safe
 
 # One exit code per outcome, so scripts can branch without parsing output.
@@ -267,13 +268,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def _query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
     items: list[dict[str, Any]] = []
-    paginator = ddb.get_paginator("query")
-    for page in paginator.paginate(**kwargs):
-        items += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
+    for page in ddb.get_paginator("query").paginate(**kwargs):
+        items += [deserialize(item) for item in page["Items"]]
     return items
 
 
@@ -290,14 +287,12 @@ def usage_rows(ddb: Any, table: str, now: datetime | None = None) -> list[dict[s
     for item in limit_items:
         limit = limit_from_item(item)
         start, end = window_bounds(limit.window, now)
+        pk, window_prefix = counter_key(limit.id, start)
         counters = _query_all(
             ddb,
             TableName=table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :start)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"COUNTER#{limit.id}"},
-                ":start": {"S": f"{format_instant(start)}#"},
-            },
+            ExpressionAttributeValues={":pk": {"S": pk}, ":start": {"S": window_prefix}},
             ConsistentRead=True,
         )
         base = {
@@ -309,7 +304,7 @@ def usage_rows(ddb: Any, table: str, now: datetime | None = None) -> list[dict[s
             "windowStart": format_instant(start),
             "resetsInSeconds": int((end - now).total_seconds()),
         }
-        for counter in counters or [{"sk": f"{format_instant(start)}#", "used": Decimal(0)}]:
+        for counter in counters or [{"sk": window_prefix, "used": Decimal(0)}]:
             used = Decimal(counter.get("used", 0))
             scope_key = str(counter["sk"]).split("#", 1)[1]
             percent = (

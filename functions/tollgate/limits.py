@@ -177,6 +177,12 @@ def format_instant(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def counter_key(limit_id: str, window_start: datetime, scope_key: str = "") -> tuple[str, str]:
+    """(pk, sk) of a limit's counter for one window and scope; with ``scope_key`` empty, the sk is
+    also the prefix shared by all of that window's counters of the limit."""
+    return f"COUNTER#{limit_id}", f"{format_instant(window_start)}#{scope_key}"
+
+
 def scope_values(context: Mapping[str, Any]) -> dict[str, str]:
     """The request's value for each scope key (absent optional tags count as ``unspecified``)."""
     tags = context.get("tags") or {}
@@ -210,11 +216,12 @@ def plan_counters(
             f"{k}={values[k] if v == EACH_VALUE else v}" for k, v in sorted(limit.scope.items())
         )
         start, end = window_bounds(limit.window, now)
+        pk, sk = counter_key(limit.id, start, scope_key)
         plans.append(
             CounterPlan(
                 limit=limit,
-                pk=f"COUNTER#{limit.id}",
-                sk=f"{format_instant(start)}#{scope_key}",
+                pk=pk,
+                sk=sk,
                 scope_key=scope_key,
                 window_start=start,
                 window_end=end,
