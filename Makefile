@@ -24,7 +24,7 @@ endif
 export TF_IN_AUTOMATION := 1
 TF_DIRS := . examples/complete examples/localstack
 
-.PHONY: help venv package lint test test-unit test-terraform test-e2e demo bench \
+.PHONY: help venv package docs lint test test-unit test-terraform test-e2e demo bench \
         localstack-up localstack-down clean
 
 help: ## list the targets
@@ -57,10 +57,14 @@ $(TF_CLI_CONFIG):
 package: $(BIN)/.installed ## build dist/tollgate.zip (deterministic: same sources, same bytes)
 	$(BIN)/python tools/package.py --requirements requirements/lambda.txt --output dist/tollgate.zip
 
+docs: $(BIN)/.installed ## regenerate the inputs/outputs tables of README.md and modules/*/README.md
+	$(BIN)/python tools/tfdocs.py
+
 # --- checks -----------------------------------------------------------------------------------
 lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, terraform fmt/validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/tfdocs.py --check
 	terraform fmt -check -recursive
 	@for d in $(TF_DIRS); do echo "terraform validate $$d"; terraform -chdir=$$d validate -no-color >/dev/null; done
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform --directory . --skip-path examples --skip-path tests --skip-path .localstack

@@ -1,29 +1,69 @@
-"""The README's inputs and outputs tables name exactly the module's variables and outputs."""
+"""The generated inputs/outputs tables (tools/tfdocs.py): what they render, and that they are current."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("tfdocs", ROOT / "tools" / "tfdocs.py")
+tfdocs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tfdocs)
 
 
 def declared(kind: str, path: Path) -> list[str]:
     return re.findall(rf'^{kind} "([a-z0-9_]+)"', path.read_text(encoding="utf-8"), flags=re.MULTILINE)
 
 
-def documented(section: str) -> list[str]:
+@pytest.fixture
+def module(tmp_path: Path) -> Path:
+    (tmp_path / "variables.tf").write_text(
+        'variable "needed" {\n  description = "A | pipe\\nand a newline."\n  type = string\n}\n\n'
+        'variable "limits" {\n  description = "Some limits."\n'
+        "  type = list(object({ unit = string, enforce = optional(bool, true) }))\n"
+        '  default = [{ unit = "requests", enforce = false }]\n}\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "outputs.tf").write_text(
+        'output "arn" {\n  description = "The ARN."\n  value = "x"\n}\n', encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_a_variable_without_default_is_required_and_cells_stay_on_one_line(module):
+    table = tfdocs.render(module)
+    row = next(line for line in table.splitlines() if "`needed`" in line)
+    expected = '| <a name="input_needed"></a> `needed` | A \\| pipe and a newline. | `string` | n/a | yes |'
+    assert row == expected
+
+
+def test_types_and_defaults_read_as_hcl(module):
+    row = next(line for line in tfdocs.render(module).splitlines() if "`limits`" in line)
+    assert "`list(object({unit = string, enforce = optional(bool, true)}))`" in row
+    assert '`[{unit = "requests", enforce = false}]` | no |' in row
+    assert '| <a name="output_arn"></a> `arn` | The ARN. |' in tfdocs.render(module)
+
+
+def test_updated_replaces_only_what_is_between_the_markers():
+    readme = f"intro\n{tfdocs.BEGIN}\nold\n{tfdocs.END}\noutro\n"
+    assert tfdocs.updated(readme, "new") == f"intro\n{tfdocs.BEGIN}\nnew\n{tfdocs.END}\noutro\n"
+    with pytest.raises(SystemExit, match="markers"):
+        tfdocs.updated("no markers here", "new")
+
+
+def test_every_module_readme_is_current():
+    assert tfdocs.main(["--check"]) == 0, "run `make docs`"
+
+
+def test_the_root_readme_names_every_variable_and_output():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    body = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| <a name=\"[a-z_]+\"></a> `([a-z0-9_]+)` \|", body, flags=re.MULTILINE)
-
-
-def test_every_variable_is_in_the_inputs_table_and_nothing_else():
-    assert documented("Inputs") == declared("variable", ROOT / "variables.tf")
-
-
-def test_every_output_is_in_the_outputs_table_and_nothing_else():
-    assert documented("Outputs") == declared("output", ROOT / "outputs.tf")
+    for name in declared("variable", ROOT / "variables.tf"):
+        assert f'<a name="input_{name}"></a>' in readme
+    for name in declared("output", ROOT / "outputs.tf"):
+        assert f'<a name="output_{name}"></a>' in readme
 
 
 def test_the_issue_s_output_names_are_all_there():
