@@ -193,6 +193,7 @@ locals {
     TOLLGATE_CONFIG_CACHE_SECONDS         = tostring(var.config_cache_seconds)
     TOLLGATE_ALLOWED_ENVIRONMENTS         = join(",", var.allowed_environments)
     TOLLGATE_MAX_PROMPT_CHARS             = tostring(var.max_prompt_chars)
+    TOLLGATE_MAX_REQUEST_BYTES            = tostring(var.max_request_bytes)
     TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = tostring(var.allow_direct_model_ids)
     TOLLGATE_FAIL_OPEN                    = tostring(var.fail_open)
     TOLLGATE_IDEMPOTENCY_SECONDS          = tostring(var.idempotency_seconds)

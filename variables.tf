@@ -249,6 +249,17 @@ variable "max_prompt_chars" {
   }
 }
 
+variable "max_request_bytes" {
+  description = "Largest request, in bytes of UTF-8 JSON (TOLLGATE_MAX_REQUEST_BYTES). Bounds the Step Functions state, which must stay under 256 KiB with the request and the response in it; the response gets what the request leaves (docs/requests.md)."
+  type        = number
+  default     = 98304
+
+  validation {
+    condition     = var.max_request_bytes >= 1024 && var.max_request_bytes <= 131072 && floor(var.max_request_bytes) == var.max_request_bytes
+    error_message = "max_request_bytes must be a whole number from 1024 to 131072 (128 KiB): a larger request would leave too little of Step Functions' 256 KiB state for the response."
+  }
+}
+
 variable "allow_direct_model_ids" {
   description = "Whether a request's `model` may be a full model ID or profile ARN that is also some route's modelId or baseModelId (TOLLGATE_ALLOW_DIRECT_MODEL_IDS)."
   type        = bool

@@ -18,6 +18,7 @@ from typing import Any
 
 from tollgate.catalogue import Catalogue
 from tollgate.converse import build_converse_request
+from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
 from tollgate.pricing import Prices
 from tollgate.routing import ResolvedRoute, Route, find_route, resolve
 from tollgate.tokens import estimate_input_tokens
@@ -34,6 +35,9 @@ INVALID = "invalid"
 
 TAG_VALUE_MAX = 256
 MAX_REPORTED_ERRORS = 25
+# A value or key of the request quoted in an error message is cut to this many characters, so that
+# an invalid request cannot make the error list (which the state carries) larger than itself.
+SHOWN_MAX = 64
 # AWS tag value characters, limited to ASCII because tag values become CloudWatch dimension values.
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]+$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -44,6 +48,7 @@ class ValidationOptions:
     allowed_environments: tuple[str, ...]
     max_prompt_chars: int
     allow_direct_model_ids: bool
+    max_request_bytes: int = DEFAULT_REQUEST_BYTES
 
 
 @dataclass
@@ -94,7 +99,10 @@ def validate_request(
 
     for name in request:
         if name not in REQUEST_FIELDS:
-            errors.add(str(name), f"Unknown field '{name}': a request has only {_listed(REQUEST_FIELDS)}.")
+            errors.add(
+                _shown(name), f"Unknown field '{_shown(name)}': a request has only {_listed(REQUEST_FIELDS)}."
+            )
+    _check_size(request, options, errors)
 
     request_id = _check_request_id(request, errors) or new_request_id()
     route = _check_model(request, routes, catalogue, options, errors)
@@ -218,15 +226,15 @@ def _check_model(
         also = (
             " (or the model ID or profile ARN behind one of them)" if options.allow_direct_model_ids else ""
         )
-        errors.add("model", f"Unknown model '{model}'. Valid models are: {valid}{also}.")
+        errors.add("model", f"Unknown model '{_shown(model)}'. Valid models are: {valid}{also}.")
         return None
     route = resolve(found, catalogue)
     if not route.priced:
         errors.add(
             "model",
-            f"Model '{model}' has no price: '{route.base_model_id}' is not in the model catalogue and its "
-            "route sets no inputUsdPer1k/outputUsdPer1k, so its cost cannot be limited. Ask the platform "
-            "team to set the route's prices.",
+            f"Model '{_shown(model)}' has no price: '{route.base_model_id}' is not in the model catalogue "
+            "and its route sets no inputUsdPer1k/outputUsdPer1k, so its cost cannot be limited. Ask the "
+            "platform team to set the route's prices.",
         )
         return None
     return route
@@ -248,7 +256,8 @@ def _check_prompt(
     for name in prompt:
         if name not in PROMPT_FIELDS:
             errors.add(
-                f"prompt.{name}", f"Unknown field '{name}': a prompt has only {_listed(PROMPT_FIELDS)}."
+                f"prompt.{_shown(name)}",
+                f"Unknown field '{_shown(name)}': a prompt has only {_listed(PROMPT_FIELDS)}.",
             )
     messages = _check_messages(prompt.get("messages"), options, errors)
     parameters = _check_parameters(prompt.get("parameters"), route, errors)
@@ -270,14 +279,17 @@ def _check_messages(value: Any, options: ValidationOptions, errors: _Errors) -> 
             continue
         for name in message:
             if name not in MESSAGE_FIELDS:
-                errors.add(f"{path}.{name}", f"Unknown field '{name}': a message has only role and content.")
+                errors.add(
+                    f"{path}.{_shown(name)}",
+                    f"Unknown field '{_shown(name)}': a message has only role and content.",
+                )
         role, content = message.get("role"), message.get("content")
         if role is None:
             errors.add(f"{path}.role", f"{path}.role is required: one of {_listed(ROLES, 'or')}.")
         elif not isinstance(role, str):
             errors.add(f"{path}.role", f"{path}.role must be a string: {_listed(ROLES, 'or')}.")
         elif role not in ROLES:
-            errors.add(f"{path}.role", f"Unknown role '{role}': a role is {_listed(ROLES, 'or')}.")
+            errors.add(f"{path}.role", f"Unknown role '{_shown(role)}': a role is {_listed(ROLES, 'or')}.")
         if content is None:
             errors.add(f"{path}.content", f"{path}.content is required: the text of the message.")
         elif not isinstance(content, str):
@@ -317,8 +329,8 @@ def _check_parameters(value: Any, route: ResolvedRoute | None, errors: _Errors) 
     for name in value:
         if name not in PARAMETER_FIELDS:
             errors.add(
-                f"prompt.parameters.{name}",
-                f"Unknown parameter '{name}': the parameters are {_listed(PARAMETER_FIELDS)}.",
+                f"prompt.parameters.{_shown(name)}",
+                f"Unknown parameter '{_shown(name)}': the parameters are {_listed(PARAMETER_FIELDS)}.",
             )
     parameters: dict[str, Any] = {}
     max_tokens = value.get("max_tokens")
@@ -360,7 +372,9 @@ def _check_tags(request: Mapping, options: ValidationOptions, errors: _Errors) -
         return {}
     for name in tags:
         if name not in TAG_FIELDS:
-            errors.add(f"tags.{name}", f"Unknown tag '{name}': the tags are {_listed(TAG_FIELDS)}.")
+            errors.add(
+                f"tags.{_shown(name)}", f"Unknown tag '{_shown(name)}': the tags are {_listed(TAG_FIELDS)}."
+            )
     checked: dict[str, str] = {}
     for name in TAG_FIELDS:
         value = tags.get(name)
@@ -375,7 +389,8 @@ def _check_tags(request: Mapping, options: ValidationOptions, errors: _Errors) -
         elif name == "environment" and value not in options.allowed_environments:
             errors.add(
                 path,
-                f"Environment '{value}' is not allowed: use {_listed(options.allowed_environments, 'or')}.",
+                f"Environment '{_shown(value)}' is not allowed: "
+                f"use {_listed(options.allowed_environments, 'or')}.",
             )
         else:
             checked[name] = value
@@ -393,6 +408,23 @@ def _tag_problem(value: Any) -> str | None:
     if not _TAG_VALUE.match(value):
         return "may contain only letters, digits, spaces and _ . : / = + - @ (AWS tag rules)."
     return None
+
+
+def _check_size(request: Mapping, options: ValidationOptions, errors: _Errors) -> None:
+    size = json_bytes(request)
+    if size > options.max_request_bytes:
+        errors.add(
+            "request",
+            f"The request is {size} bytes as UTF-8 JSON; the limit is {options.max_request_bytes} bytes "
+            "(max_request_bytes), so that the request and its response fit in Step Functions' 256 KiB "
+            "state. Shorten the messages.",
+        )
+
+
+def _shown(value: Any) -> str:
+    """``value`` as text short enough to quote in an error message."""
+    text = str(value)
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX] + "..."
 
 
 def _is_int(value: Any) -> bool:

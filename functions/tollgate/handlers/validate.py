@@ -24,6 +24,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     options = ValidationOptions(
         allowed_environments=settings.allowed_environments,
         max_prompt_chars=settings.max_prompt_chars,
+        max_request_bytes=settings.max_request_bytes,
         allow_direct_model_ids=settings.allow_direct_model_ids,
     )
     validation = validate_request(
