@@ -134,6 +134,21 @@ locals {
     } : id => items[0]
   }
 
+  # --- application registry (optional) -----------------------------------------------------
+  # APPLICATION items: a list left null is not written (any value allowed; functions/tollgate/applications.py).
+  application_items = {
+    for id, a in(var.applications == null ? {} : var.applications) : id => jsonencode(merge(
+      { pk = { S = "APPLICATION" }, sk = { S = id } },
+      {
+        for attr, v in {
+          costCenters  = a.cost_centers
+          environments = a.environments
+          routes       = a.routes
+        } : attr => { L = [for x in v : { S = x }] } if v != null
+      },
+    ))
+  }
+
   # --- Bedrock resources the invoke function may call --------------------------------------
   # A system profile routes to its model in several Regions (global profiles: any Region, and
   # the Region-less ARN), so the model behind it is allowed in every Region.

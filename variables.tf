@@ -216,6 +216,47 @@ variable "limits" {
 
 # --- workflow and function settings -----------------------------------------------------------
 
+variable "applications" {
+  description = "Optional registry of applications: applicationId -> the cost centers, environments and routes it may use (null: any value, and the tag may be left out; a list: the tag is required and must be one of them). Null (the default) turns the registry off: tags are self-asserted. Set, any other applicationId, cost center, environment or route is a ValidationError naming the tag. Written as APPLICATION items in the table."
+  type = map(object({
+    cost_centers = optional(list(string))
+    environments = optional(list(string))
+    routes       = optional(list(string))
+  }))
+  default = null
+
+  validation {
+    condition     = var.applications == null ? true : length(var.applications) > 0
+    error_message = "applications must be null (no registry: tags are self-asserted) or name at least one application; an empty registry would refuse every request."
+  }
+
+  validation {
+    condition     = alltrue([for id in keys(var.applications == null ? {} : var.applications) : length(id) >= 1 && length(id) <= 256 && can(regex(local.tag_pattern, id)) && trimspace(id) != "" && id != "*"])
+    error_message = "applications: each applicationId must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for c in(a.cost_centers == null ? [] : a.cost_centers) : length(c) >= 1 && length(c) <= 256 && can(regex(local.tag_pattern, c)) && trimspace(c) != "" && c != "*"
+    ]]))
+    error_message = "applications: each cost center must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for e in(a.environments == null ? [] : a.environments) : contains(var.allowed_environments, e)
+    ]]))
+    error_message = "applications: each environment must be one of allowed_environments (${join(", ", var.allowed_environments)})."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for r in(a.routes == null ? [] : a.routes) : contains(local.route_names, r)
+    ]]))
+    error_message = "applications: each route must be a route of this deployment (${join(", ", local.route_names)})."
+  }
+}
+
 variable "workflow_type" {
   description = "Step Functions workflow type: EXPRESS (synchronous callers use StartSyncExecution; the cheap default) or STANDARD."
   type        = string

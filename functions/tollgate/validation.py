@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tollgate.applications import Application, registry_problems
 from tollgate.catalogue import Catalogue
 from tollgate.converse import build_converse_request
 from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
@@ -49,6 +50,8 @@ class ValidationOptions:
     max_prompt_chars: int
     allow_direct_model_ids: bool
     max_request_bytes: int = DEFAULT_REQUEST_BYTES
+    # The application registry (applicationId -> what it may use); empty: tags are self-asserted.
+    applications: Mapping[str, Application] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +111,9 @@ def validate_request(
     route = _check_model(request, routes, catalogue, options, errors)
     messages, parameters = _check_prompt(request, route, options, errors)
     tags = _check_tags(request, options, errors)
+    if options.applications:
+        for path, message in registry_problems(options.applications, tags, route.name if route else None):
+            errors.add(path, message)
     dimensions = dimensions_for(route, request.get("tags"), errors.fields, options.allowed_environments)
     timestamp = now.isoformat().replace("+00:00", "Z")
 

@@ -25,6 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         allowed_environments=settings.allowed_environments,
         max_prompt_chars=settings.max_prompt_chars,
         max_request_bytes=settings.max_request_bytes,
+        applications=store.applications(),
         allow_direct_model_ids=settings.allow_direct_model_ids,
     )
     validation = validate_request(
