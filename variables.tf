@@ -301,6 +301,17 @@ variable "max_request_bytes" {
   }
 }
 
+variable "input_token_estimate" {
+  description = "How a request's input tokens are estimated for its reservation (TOLLGATE_INPUT_TOKEN_ESTIMATE): `heuristic` (1 token per 3 ASCII characters, 1 per other character; can under-reserve), `utf8_bytes` (1 token per UTF-8 byte: an upper bound for byte-level tokenizers, over-reserves English 3-4x), or `count_tokens` (Bedrock's free CountTokens API for the Anthropic routes, exact; utf8_bytes elsewhere or when it fails; grants validate bedrock:CountTokens on those models). docs/requests.md compares them."
+  type        = string
+  default     = "heuristic"
+
+  validation {
+    condition     = contains(["heuristic", "utf8_bytes", "count_tokens"], var.input_token_estimate)
+    error_message = "input_token_estimate must be heuristic, utf8_bytes or count_tokens."
+  }
+}
+
 variable "allow_direct_model_ids" {
   description = "Whether a request's `model` may be a full model ID or profile ARN that is also some route's modelId or baseModelId (TOLLGATE_ALLOW_DIRECT_MODEL_IDS)."
   type        = bool

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tollgate.payload import DEFAULT_REQUEST_BYTES, REQUEST_BYTES_MAX, REQUEST_BYTES_MIN
+from tollgate.tokens import ESTIMATES as INPUT_TOKEN_ESTIMATES
 
 METRICS_SINKS = ("emf", "cloudwatch_api")
-INPUT_TOKEN_ESTIMATES = ("heuristic", "utf8_bytes", "count_tokens")
 
 _PURPOSE = {
     "TOLLGATE_TABLE_NAME": "the DynamoDB table that holds routes, limits, counters and reservations",
@@ -34,6 +34,7 @@ class Settings:
     allowed_environments: tuple[str, ...]
     max_prompt_chars: int
     max_request_bytes: int
+    input_token_estimate: str
     allow_direct_model_ids: bool
     fail_open: bool
     idempotency_seconds: int
@@ -67,6 +68,12 @@ class Settings:
                 "TOLLGATE_ALLOWED_ENVIRONMENTS is empty; it must list the allowed values of "
                 "tags.environment, separated by commas."
             )
+        estimate = _text(env, "TOLLGATE_INPUT_TOKEN_ESTIMATE", "heuristic").lower()
+        if estimate not in INPUT_TOKEN_ESTIMATES:
+            raise SettingsError(
+                f"TOLLGATE_INPUT_TOKEN_ESTIMATE is {estimate!r}; it must be one of "
+                f"{', '.join(INPUT_TOKEN_ESTIMATES)}."
+            )
         return cls(
             table_name_value=_text(env, "TOLLGATE_TABLE_NAME", "") or None,
             config_cache_seconds=_integer(env, "TOLLGATE_CONFIG_CACHE_SECONDS", 60, minimum=0),
@@ -79,6 +86,7 @@ class Settings:
                 minimum=REQUEST_BYTES_MIN,
                 maximum=REQUEST_BYTES_MAX,
             ),
+            input_token_estimate=estimate,
             allow_direct_model_ids=_boolean(env, "TOLLGATE_ALLOW_DIRECT_MODEL_IDS", False),
             fail_open=_boolean(env, "TOLLGATE_FAIL_OPEN", False),
             idempotency_seconds=_integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1),

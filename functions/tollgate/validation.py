@@ -17,12 +17,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tollgate.applications import Application, registry_problems
-from tollgate.catalogue import Catalogue
+from tollgate.catalogue import Catalogue, strip_geo_prefix
 from tollgate.converse import build_converse_request
 from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
 from tollgate.pricing import Prices
 from tollgate.routing import ResolvedRoute, Route, find_route, resolve
-from tollgate.tokens import estimate_input_tokens
+from tollgate.tokens import (
+    COUNT_TOKENS,
+    COUNT_TOKENS_FAMILIES,
+    HEURISTIC,
+    UTF8_BYTES,
+    estimate_input_tokens,
+    utf8_bytes_input_tokens,
+)
 
 REQUEST_FIELDS = ("model", "prompt", "tags", "requestId")
 PROMPT_FIELDS = ("messages", "parameters")
@@ -52,6 +59,7 @@ class ValidationOptions:
     max_request_bytes: int = DEFAULT_REQUEST_BYTES
     # The application registry (applicationId -> what it may use); empty: tags are self-asserted.
     applications: Mapping[str, Application] = field(default_factory=dict)
+    input_token_estimate: str = HEURISTIC
 
 
 @dataclass
@@ -93,7 +101,11 @@ def validate_request(
     options: ValidationOptions,
     now: datetime | None = None,
     new_request_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    count_tokens: Callable[[str, dict[str, Any]], int | None] | None = None,
 ) -> Validation:
+    """``count_tokens(foundation_model_id, {messages, system?})``: the exact input tokens from
+    Bedrock's CountTokens, or None when it cannot tell (used with ``input_token_estimate =
+    count_tokens``)."""
     now = now or datetime.now(UTC)
     errors = _Errors()
     if not isinstance(request, Mapping):
@@ -137,7 +149,9 @@ def validate_request(
         request_metadata={"requestId": request_id, **tags},
     )
     prices = Prices(route.input_usd_per_1k, route.output_usd_per_1k)
-    input_tokens = estimate_input_tokens(m["content"] for m in messages)
+    input_tokens = _input_estimate(
+        options.input_token_estimate, route, messages, converse.arguments, count_tokens
+    )
     context = {
         "valid": True,
         "requestId": request_id,
@@ -414,6 +428,24 @@ def _tag_problem(value: Any) -> str | None:
     if not _TAG_VALUE.match(value):
         return "may contain only letters, digits, spaces and _ . : / = + - @ (AWS tag rules)."
     return None
+
+
+def _input_estimate(
+    method: str,
+    route: ResolvedRoute,
+    messages: Sequence[Mapping[str, str]],
+    converse: Mapping[str, Any],
+    count_tokens: Callable[[str, dict[str, Any]], int | None] | None,
+) -> int:
+    contents = [m["content"] for m in messages]
+    if method == COUNT_TOKENS and count_tokens is not None and route.family in COUNT_TOKENS_FAMILIES:
+        body = {k: converse[k] for k in ("messages", "system") if k in converse}
+        counted = count_tokens(strip_geo_prefix(route.base_model_id), body)
+        if counted is not None:
+            return counted
+    if method in (UTF8_BYTES, COUNT_TOKENS):
+        return utf8_bytes_input_tokens(contents)
+    return estimate_input_tokens(contents)
 
 
 def _check_size(request: Mapping, options: ValidationOptions, errors: _Errors) -> None:

@@ -326,6 +326,12 @@ run "max_request_bytes_rejects_a_fraction" {
   expect_failures = [var.max_request_bytes]
 }
 
+run "input_token_estimate_rejects_an_unknown_method" {
+  command = plan
+  variables { input_token_estimate = "tiktoken" }
+  expect_failures = [var.input_token_estimate]
+}
+
 run "config_cache_seconds_rejects_a_negative_value" {
   command = plan
   variables { config_cache_seconds = -5 }
