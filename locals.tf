@@ -134,6 +134,21 @@ locals {
     } : id => items[0]
   }
 
+  # --- application registry (optional) -----------------------------------------------------
+  # APPLICATION items: a list left null is not written (any value allowed; functions/tollgate/applications.py).
+  application_items = {
+    for id, a in(var.applications == null ? {} : var.applications) : id => jsonencode(merge(
+      { pk = { S = "APPLICATION" }, sk = { S = id } },
+      {
+        for attr, v in {
+          costCenters  = a.cost_centers
+          environments = a.environments
+          routes       = a.routes
+        } : attr => { L = [for x in v : { S = x }] } if v != null
+      },
+    ))
+  }
+
   # --- Bedrock resources the invoke function may call --------------------------------------
   # A system profile routes to its model in several Regions (global profiles: any Region, and
   # the Region-less ARN), so the model behind it is allowed in every Region.
@@ -164,6 +179,14 @@ locals {
     [for k in keys(local.profiles) : local.profile_arns[k]],
   ))
 
+  # CountTokens answers for foundation models (not profiles) of the Anthropic family: the models
+  # behind the routes, in this Region.
+  count_tokens_arns = var.input_token_estimate != "count_tokens" ? [] : distinct([
+    for id in concat([for m in values(local.models) : m.model_id], [for p in values(local.profiles) : p.base_model_id]) :
+    "arn:${local.partition}:bedrock:${local.region}::foundation-model/${replace(id, local.geo_prefix_pattern, "")}"
+    if startswith(replace(id, local.geo_prefix_pattern, ""), "anthropic.")
+  ])
+
   # --- names and ARNs (built, so that policies and the definition are known at plan time) -----
   table_name = "${var.name}-limits"
   table_arn  = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.table_name}"
@@ -193,6 +216,8 @@ locals {
     TOLLGATE_CONFIG_CACHE_SECONDS         = tostring(var.config_cache_seconds)
     TOLLGATE_ALLOWED_ENVIRONMENTS         = join(",", var.allowed_environments)
     TOLLGATE_MAX_PROMPT_CHARS             = tostring(var.max_prompt_chars)
+    TOLLGATE_MAX_REQUEST_BYTES            = tostring(var.max_request_bytes)
+    TOLLGATE_INPUT_TOKEN_ESTIMATE         = var.input_token_estimate
     TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = tostring(var.allow_direct_model_ids)
     TOLLGATE_FAIL_OPEN                    = tostring(var.fail_open)
     TOLLGATE_IDEMPOTENCY_SECONDS          = tostring(var.idempotency_seconds)
@@ -225,7 +250,12 @@ locals {
       actions    = ["dynamodb:GetItem", "dynamodb:Query"]
       resources  = [local.table_arn]
       conditions = []
-    }], local.kms_table_read)
+      }], local.kms_table_read, length(local.count_tokens_arns) == 0 ? [] : [{
+      sid        = "CountInputTokens"
+      actions    = ["bedrock:CountTokens"]
+      resources  = local.count_tokens_arns
+      conditions = []
+    }])
 
     rate_limit = concat([{
       sid = "ReadLimitsWriteCounters"

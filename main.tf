@@ -122,6 +122,15 @@ resource "aws_dynamodb_table_item" "limit" {
   item       = each.value
 }
 
+resource "aws_dynamodb_table_item" "application" {
+  for_each = local.application_items
+
+  table_name = aws_dynamodb_table.this.name
+  hash_key   = aws_dynamodb_table.this.hash_key
+  range_key  = aws_dynamodb_table.this.range_key
+  item       = each.value
+}
+
 # --- application inference profiles (cost allocation tags per cost center) ---------------------
 
 module "inference_profiles" {

@@ -216,6 +216,47 @@ variable "limits" {
 
 # --- workflow and function settings -----------------------------------------------------------
 
+variable "applications" {
+  description = "Optional registry of applications: applicationId -> the cost centers, environments and routes it may use (null: any value, and the tag may be left out; a list: the tag is required and must be one of them). Null (the default) turns the registry off: tags are self-asserted. Set, any other applicationId, cost center, environment or route is a ValidationError naming the tag. Written as APPLICATION items in the table."
+  type = map(object({
+    cost_centers = optional(list(string))
+    environments = optional(list(string))
+    routes       = optional(list(string))
+  }))
+  default = null
+
+  validation {
+    condition     = var.applications == null ? true : length(var.applications) > 0
+    error_message = "applications must be null (no registry: tags are self-asserted) or name at least one application; an empty registry would refuse every request."
+  }
+
+  validation {
+    condition     = alltrue([for id in keys(var.applications == null ? {} : var.applications) : length(id) >= 1 && length(id) <= 256 && can(regex(local.tag_pattern, id)) && trimspace(id) != "" && id != "*"])
+    error_message = "applications: each applicationId must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for c in(a.cost_centers == null ? [] : a.cost_centers) : length(c) >= 1 && length(c) <= 256 && can(regex(local.tag_pattern, c)) && trimspace(c) != "" && c != "*"
+    ]]))
+    error_message = "applications: each cost center must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for e in(a.environments == null ? [] : a.environments) : contains(var.allowed_environments, e)
+    ]]))
+    error_message = "applications: each environment must be one of allowed_environments (${join(", ", var.allowed_environments)})."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
+      for r in(a.routes == null ? [] : a.routes) : contains(local.route_names, r)
+    ]]))
+    error_message = "applications: each route must be a route of this deployment (${join(", ", local.route_names)})."
+  }
+}
+
 variable "workflow_type" {
   description = "Step Functions workflow type: EXPRESS (synchronous callers use StartSyncExecution; the cheap default) or STANDARD."
   type        = string
@@ -246,6 +287,28 @@ variable "max_prompt_chars" {
   validation {
     condition     = var.max_prompt_chars >= 1 && var.max_prompt_chars <= 10000000 && floor(var.max_prompt_chars) == var.max_prompt_chars
     error_message = "max_prompt_chars must be a whole number from 1 to 10000000."
+  }
+}
+
+variable "max_request_bytes" {
+  description = "Largest request, in bytes of UTF-8 JSON (TOLLGATE_MAX_REQUEST_BYTES). Bounds the Step Functions state, which must stay under 256 KiB with the request and the response in it; the response gets what the request leaves (docs/requests.md)."
+  type        = number
+  default     = 98304
+
+  validation {
+    condition     = var.max_request_bytes >= 1024 && var.max_request_bytes <= 131072 && floor(var.max_request_bytes) == var.max_request_bytes
+    error_message = "max_request_bytes must be a whole number from 1024 to 131072 (128 KiB): a larger request would leave too little of Step Functions' 256 KiB state for the response."
+  }
+}
+
+variable "input_token_estimate" {
+  description = "How a request's input tokens are estimated for its reservation (TOLLGATE_INPUT_TOKEN_ESTIMATE): `heuristic` (1 token per 3 ASCII characters, 1 per other character; can under-reserve), `utf8_bytes` (1 token per UTF-8 byte: an upper bound for byte-level tokenizers, over-reserves English 3-4x), or `count_tokens` (Bedrock's free CountTokens API for the Anthropic routes, exact; utf8_bytes elsewhere or when it fails; grants validate bedrock:CountTokens on those models). docs/requests.md compares them."
+  type        = string
+  default     = "heuristic"
+
+  validation {
+    condition     = contains(["heuristic", "utf8_bytes", "count_tokens"], var.input_token_estimate)
+    error_message = "input_token_estimate must be heuristic, utf8_bytes or count_tokens."
   }
 }
 

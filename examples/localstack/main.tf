@@ -36,6 +36,7 @@ module "tollgate" {
   models             = var.models
   inference_profiles = var.inference_profiles
   limits             = var.limits
+  applications       = var.applications
 
   workflow_type                = var.workflow_type
   config_cache_seconds         = var.config_cache_seconds

@@ -112,6 +112,16 @@ variable "allow_direct_model_ids" {
   default     = false
 }
 
+variable "applications" {
+  description = "Optional application registry (applicationId -> cost_centers, environments, routes); null: tags are self-asserted."
+  type = map(object({
+    cost_centers = optional(list(string))
+    environments = optional(list(string))
+    routes       = optional(list(string))
+  }))
+  default = null
+}
+
 variable "max_prompt_chars" {
   description = "Largest total prompt length in characters."
   type        = number

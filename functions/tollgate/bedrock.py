@@ -100,3 +100,30 @@ def converse(
         raise classify_error(error, model_id) from error
     latency_ms = max(0, round((clock() - started) * 1000))
     return {**parse_converse_response(response), "latencyMs": latency_ms}
+
+
+class TokenCounter:
+    """Bedrock's CountTokens for validation's ``count_tokens`` hook: the exact input tokens, or None
+    (then the caller falls back to the utf8_bytes bound) when the model does not support counting,
+    the call fails or the SDK predates the API. A model that refused once is not asked again by
+    this container."""
+
+    def __init__(self, client: Any, on_fallback: Callable[[str, str], None] | None = None) -> None:
+        self.client = client
+        self.unsupported: set[str] = set()
+        self.on_fallback = on_fallback or (lambda model_id, reason: None)
+
+    def __call__(self, model_id: str, converse_input: Mapping[str, Any]) -> int | None:
+        if model_id in self.unsupported:
+            return None
+        try:
+            response = self.client.count_tokens(modelId=model_id, input={"converse": dict(converse_input)})
+            return int(response["inputTokens"])
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code") or "Unknown"
+            if code in ("ValidationException", "AccessDeniedException", "ResourceNotFoundException"):
+                self.unsupported.add(model_id)
+            self.on_fallback(model_id, f"{code}: {error}")
+        except Exception as error:  # noqa: BLE001 - any failure only costs the exact count
+            self.on_fallback(model_id, f"{type(error).__name__}: {error}")
+        return None

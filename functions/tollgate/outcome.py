@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tollgate.metrics import DIMENSIONS
+from tollgate.payload import REPLAY_MAX_BYTES, json_bytes, response_budget_bytes, truncate_json_text
 from tollgate.pricing import Prices
 from tollgate.validation import dimensions_for
 
@@ -41,6 +42,26 @@ def success_output(context: Mapping[str, Any], result: Mapping[str, Any]) -> dic
         "costUsd": float(cost),
         "latencyMs": result["latencyMs"],
     }
+
+
+def fit_for_state(output: Mapping[str, Any], max_request_bytes: int) -> dict[str, Any]:
+    """The success output made safe to carry: its response text cut (and marked ``truncated``) if
+    it would not fit in the state next to the largest request, and ``replayable`` saying whether it
+    is small enough (``REPLAY_MAX_BYTES``) to be stored for replays. The usage is never changed: a
+    cut or unstored response is still settled at what the model really used."""
+    fitted = {**output, "response": dict(output["response"])}
+    budget = response_budget_bytes(max_request_bytes)
+    text = fitted["response"]["text"]
+    if json_bytes(text) - 2 > budget:
+        fitted["response"]["text"] = truncate_json_text(text, budget)
+        fitted["response"]["truncated"] = True
+    fitted["replayable"] = json_bytes(fitted) <= REPLAY_MAX_BYTES
+    return fitted
+
+
+def caller_output(output: Mapping[str, Any]) -> dict[str, Any]:
+    """The success output as the caller gets it (without Tollgate's internal ``replayable`` mark)."""
+    return {k: v for k, v in output.items() if k != "replayable"}
 
 
 @dataclass
@@ -89,10 +110,14 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
         request_id = state.raw.get("requestId") if isinstance(state.raw.get("requestId"), str) else None
 
     output = None
-    if outcome == SUCCEEDED and decision == "replay" and isinstance(reservation.get("result"), Mapping):
-        output = {**reservation["result"], "replayed": True}
+    stored = reservation.get("result")
+    if outcome == SUCCEEDED and decision == "replay" and isinstance(stored, Mapping):
+        if stored.get("replayable") is False:
+            outcome = FAILED  # answered once, too large to keep: see _failure_cause
+        else:
+            output = {**caller_output(stored), "replayed": True}
     elif outcome == SUCCEEDED and invocation:
-        output = dict(invocation)
+        output = caller_output(invocation)
     elif outcome == SUCCEEDED:
         outcome = FAILED  # nothing to return: record it as the failure it is
 
@@ -214,6 +239,18 @@ def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str
 
 
 def _failure_cause(state: _State) -> dict[str, Any]:
+    stored = _mapping(state.reservation.get("result"))
+    if state.reservation.get("decision") == "replay" and stored.get("replayable") is False:
+        return {
+            "message": (
+                "This requestId was already answered, but its response was larger than "
+                f"{REPLAY_MAX_BYTES} bytes and was not stored for replay. Send a new requestId to "
+                "ask again."
+            ),
+            "stage": "replay",
+            "modelId": state.context.get("modelId"),
+            "modelError": {"code": "ResponseNotStored", "message": "too large to store for replay"},
+        }
     error = _mapping(state.raw.get("error"))
     code, detail, model_id = _error_detail(error)
     if not state.context:

@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tollgate.payload import DEFAULT_REQUEST_BYTES, REQUEST_BYTES_MAX, REQUEST_BYTES_MIN
+from tollgate.tokens import ESTIMATES as INPUT_TOKEN_ESTIMATES
+
 METRICS_SINKS = ("emf", "cloudwatch_api")
 
 _PURPOSE = {
@@ -30,6 +33,8 @@ class Settings:
     config_cache_seconds: int
     allowed_environments: tuple[str, ...]
     max_prompt_chars: int
+    max_request_bytes: int
+    input_token_estimate: str
     allow_direct_model_ids: bool
     fail_open: bool
     idempotency_seconds: int
@@ -63,11 +68,25 @@ class Settings:
                 "TOLLGATE_ALLOWED_ENVIRONMENTS is empty; it must list the allowed values of "
                 "tags.environment, separated by commas."
             )
+        estimate = _text(env, "TOLLGATE_INPUT_TOKEN_ESTIMATE", "heuristic").lower()
+        if estimate not in INPUT_TOKEN_ESTIMATES:
+            raise SettingsError(
+                f"TOLLGATE_INPUT_TOKEN_ESTIMATE is {estimate!r}; it must be one of "
+                f"{', '.join(INPUT_TOKEN_ESTIMATES)}."
+            )
         return cls(
             table_name_value=_text(env, "TOLLGATE_TABLE_NAME", "") or None,
             config_cache_seconds=_integer(env, "TOLLGATE_CONFIG_CACHE_SECONDS", 60, minimum=0),
             allowed_environments=environments,
             max_prompt_chars=_integer(env, "TOLLGATE_MAX_PROMPT_CHARS", 100_000, minimum=1),
+            max_request_bytes=_integer(
+                env,
+                "TOLLGATE_MAX_REQUEST_BYTES",
+                DEFAULT_REQUEST_BYTES,
+                minimum=REQUEST_BYTES_MIN,
+                maximum=REQUEST_BYTES_MAX,
+            ),
+            input_token_estimate=estimate,
             allow_direct_model_ids=_boolean(env, "TOLLGATE_ALLOW_DIRECT_MODEL_IDS", False),
             fail_open=_boolean(env, "TOLLGATE_FAIL_OPEN", False),
             idempotency_seconds=_integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1),
@@ -96,7 +115,9 @@ def _text(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, default).strip()
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _integer(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     raw = _text(env, name, str(default))
     try:
         value = int(raw)
@@ -104,6 +125,8 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int) -
         raise SettingsError(f"{name} is {raw!r}; it must be a whole number.") from None
     if value < minimum:
         raise SettingsError(f"{name} is {value}; it must be at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} is {value}; it must be at most {maximum}.")
     return value
 
 

@@ -10,6 +10,17 @@ deliberately high, deterministic estimate and settle corrects the counters to th
 - Each message: 4 tokens of overhead (role markers and separators); the prompt: 3 more.
 
 The same text always gives the same estimate.
+
+That is the ``heuristic`` method (``input_token_estimate``, the default). Two others:
+
+- ``utf8_bytes``: one token per UTF-8 byte (plus the same overheads). A byte-level BPE tokenizer
+  (and a SentencePiece one with byte fallback) never makes more tokens than bytes, so this is an
+  upper bound: no request is under-reserved, at the price of reserving 3-4x the real input for
+  English text (more false denials near a limit).
+- ``count_tokens``: Bedrock's CountTokens API (free) gives the exact count where the model supports
+  it (Anthropic Claude foundation models); anywhere else, or if the call fails, ``utf8_bytes``.
+
+docs/requests.md compares them.
 """
 
 from __future__ import annotations
@@ -20,6 +31,10 @@ from collections.abc import Iterable
 ASCII_CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 4
 TOKENS_PER_PROMPT = 3
+HEURISTIC, UTF8_BYTES, COUNT_TOKENS = "heuristic", "utf8_bytes", "count_tokens"
+ESTIMATES = (HEURISTIC, UTF8_BYTES, COUNT_TOKENS)
+# Model families whose foundation models answer CountTokens on bedrock-runtime.
+COUNT_TOKENS_FAMILIES = frozenset({"anthropic"})
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -31,3 +46,10 @@ def estimate_text_tokens(text: str) -> int:
 def estimate_input_tokens(contents: Iterable[str]) -> int:
     """The estimated input tokens of a prompt given the content of each of its messages."""
     return TOKENS_PER_PROMPT + sum(TOKENS_PER_MESSAGE + estimate_text_tokens(text) for text in contents)
+
+
+def utf8_bytes_input_tokens(contents: Iterable[str]) -> int:
+    """An upper bound for byte-level tokenizers: every UTF-8 byte a token, plus the overheads."""
+    return TOKENS_PER_PROMPT + sum(
+        TOKENS_PER_MESSAGE + len(text.encode("utf-8", errors="surrogatepass")) for text in contents
+    )

@@ -16,11 +16,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tollgate.catalogue import Catalogue
+from tollgate.applications import Application, registry_problems
+from tollgate.catalogue import Catalogue, strip_geo_prefix
 from tollgate.converse import build_converse_request
+from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
 from tollgate.pricing import Prices
 from tollgate.routing import ResolvedRoute, Route, find_route, resolve
-from tollgate.tokens import estimate_input_tokens
+from tollgate.tokens import (
+    COUNT_TOKENS,
+    COUNT_TOKENS_FAMILIES,
+    HEURISTIC,
+    UTF8_BYTES,
+    estimate_input_tokens,
+    utf8_bytes_input_tokens,
+)
 
 REQUEST_FIELDS = ("model", "prompt", "tags", "requestId")
 PROMPT_FIELDS = ("messages", "parameters")
@@ -34,6 +43,9 @@ INVALID = "invalid"
 
 TAG_VALUE_MAX = 256
 MAX_REPORTED_ERRORS = 25
+# A value or key of the request quoted in an error message is cut to this many characters, so that
+# an invalid request cannot make the error list (which the state carries) larger than itself.
+SHOWN_MAX = 64
 # AWS tag value characters, limited to ASCII because tag values become CloudWatch dimension values.
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]+$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -44,6 +56,10 @@ class ValidationOptions:
     allowed_environments: tuple[str, ...]
     max_prompt_chars: int
     allow_direct_model_ids: bool
+    max_request_bytes: int = DEFAULT_REQUEST_BYTES
+    # The application registry (applicationId -> what it may use); empty: tags are self-asserted.
+    applications: Mapping[str, Application] = field(default_factory=dict)
+    input_token_estimate: str = HEURISTIC
 
 
 @dataclass
@@ -85,7 +101,11 @@ def validate_request(
     options: ValidationOptions,
     now: datetime | None = None,
     new_request_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    count_tokens: Callable[[str, dict[str, Any]], int | None] | None = None,
 ) -> Validation:
+    """``count_tokens(foundation_model_id, {messages, system?})``: the exact input tokens from
+    Bedrock's CountTokens, or None when it cannot tell (used with ``input_token_estimate =
+    count_tokens``)."""
     now = now or datetime.now(UTC)
     errors = _Errors()
     if not isinstance(request, Mapping):
@@ -94,12 +114,18 @@ def validate_request(
 
     for name in request:
         if name not in REQUEST_FIELDS:
-            errors.add(str(name), f"Unknown field '{name}': a request has only {_listed(REQUEST_FIELDS)}.")
+            errors.add(
+                _shown(name), f"Unknown field '{_shown(name)}': a request has only {_listed(REQUEST_FIELDS)}."
+            )
+    _check_size(request, options, errors)
 
     request_id = _check_request_id(request, errors) or new_request_id()
     route = _check_model(request, routes, catalogue, options, errors)
     messages, parameters = _check_prompt(request, route, options, errors)
     tags = _check_tags(request, options, errors)
+    if options.applications:
+        for path, message in registry_problems(options.applications, tags, route.name if route else None):
+            errors.add(path, message)
     dimensions = dimensions_for(route, request.get("tags"), errors.fields, options.allowed_environments)
     timestamp = now.isoformat().replace("+00:00", "Z")
 
@@ -123,7 +149,9 @@ def validate_request(
         request_metadata={"requestId": request_id, **tags},
     )
     prices = Prices(route.input_usd_per_1k, route.output_usd_per_1k)
-    input_tokens = estimate_input_tokens(m["content"] for m in messages)
+    input_tokens = _input_estimate(
+        options.input_token_estimate, route, messages, converse.arguments, count_tokens
+    )
     context = {
         "valid": True,
         "requestId": request_id,
@@ -218,15 +246,15 @@ def _check_model(
         also = (
             " (or the model ID or profile ARN behind one of them)" if options.allow_direct_model_ids else ""
         )
-        errors.add("model", f"Unknown model '{model}'. Valid models are: {valid}{also}.")
+        errors.add("model", f"Unknown model '{_shown(model)}'. Valid models are: {valid}{also}.")
         return None
     route = resolve(found, catalogue)
     if not route.priced:
         errors.add(
             "model",
-            f"Model '{model}' has no price: '{route.base_model_id}' is not in the model catalogue and its "
-            "route sets no inputUsdPer1k/outputUsdPer1k, so its cost cannot be limited. Ask the platform "
-            "team to set the route's prices.",
+            f"Model '{_shown(model)}' has no price: '{route.base_model_id}' is not in the model catalogue "
+            "and its route sets no inputUsdPer1k/outputUsdPer1k, so its cost cannot be limited. Ask the "
+            "platform team to set the route's prices.",
         )
         return None
     return route
@@ -248,7 +276,8 @@ def _check_prompt(
     for name in prompt:
         if name not in PROMPT_FIELDS:
             errors.add(
-                f"prompt.{name}", f"Unknown field '{name}': a prompt has only {_listed(PROMPT_FIELDS)}."
+                f"prompt.{_shown(name)}",
+                f"Unknown field '{_shown(name)}': a prompt has only {_listed(PROMPT_FIELDS)}.",
             )
     messages = _check_messages(prompt.get("messages"), options, errors)
     parameters = _check_parameters(prompt.get("parameters"), route, errors)
@@ -270,14 +299,17 @@ def _check_messages(value: Any, options: ValidationOptions, errors: _Errors) -> 
             continue
         for name in message:
             if name not in MESSAGE_FIELDS:
-                errors.add(f"{path}.{name}", f"Unknown field '{name}': a message has only role and content.")
+                errors.add(
+                    f"{path}.{_shown(name)}",
+                    f"Unknown field '{_shown(name)}': a message has only role and content.",
+                )
         role, content = message.get("role"), message.get("content")
         if role is None:
             errors.add(f"{path}.role", f"{path}.role is required: one of {_listed(ROLES, 'or')}.")
         elif not isinstance(role, str):
             errors.add(f"{path}.role", f"{path}.role must be a string: {_listed(ROLES, 'or')}.")
         elif role not in ROLES:
-            errors.add(f"{path}.role", f"Unknown role '{role}': a role is {_listed(ROLES, 'or')}.")
+            errors.add(f"{path}.role", f"Unknown role '{_shown(role)}': a role is {_listed(ROLES, 'or')}.")
         if content is None:
             errors.add(f"{path}.content", f"{path}.content is required: the text of the message.")
         elif not isinstance(content, str):
@@ -317,8 +349,8 @@ def _check_parameters(value: Any, route: ResolvedRoute | None, errors: _Errors) 
     for name in value:
         if name not in PARAMETER_FIELDS:
             errors.add(
-                f"prompt.parameters.{name}",
-                f"Unknown parameter '{name}': the parameters are {_listed(PARAMETER_FIELDS)}.",
+                f"prompt.parameters.{_shown(name)}",
+                f"Unknown parameter '{_shown(name)}': the parameters are {_listed(PARAMETER_FIELDS)}.",
             )
     parameters: dict[str, Any] = {}
     max_tokens = value.get("max_tokens")
@@ -360,7 +392,9 @@ def _check_tags(request: Mapping, options: ValidationOptions, errors: _Errors) -
         return {}
     for name in tags:
         if name not in TAG_FIELDS:
-            errors.add(f"tags.{name}", f"Unknown tag '{name}': the tags are {_listed(TAG_FIELDS)}.")
+            errors.add(
+                f"tags.{_shown(name)}", f"Unknown tag '{_shown(name)}': the tags are {_listed(TAG_FIELDS)}."
+            )
     checked: dict[str, str] = {}
     for name in TAG_FIELDS:
         value = tags.get(name)
@@ -375,7 +409,8 @@ def _check_tags(request: Mapping, options: ValidationOptions, errors: _Errors) -
         elif name == "environment" and value not in options.allowed_environments:
             errors.add(
                 path,
-                f"Environment '{value}' is not allowed: use {_listed(options.allowed_environments, 'or')}.",
+                f"Environment '{_shown(value)}' is not allowed: "
+                f"use {_listed(options.allowed_environments, 'or')}.",
             )
         else:
             checked[name] = value
@@ -393,6 +428,41 @@ def _tag_problem(value: Any) -> str | None:
     if not _TAG_VALUE.match(value):
         return "may contain only letters, digits, spaces and _ . : / = + - @ (AWS tag rules)."
     return None
+
+
+def _input_estimate(
+    method: str,
+    route: ResolvedRoute,
+    messages: Sequence[Mapping[str, str]],
+    converse: Mapping[str, Any],
+    count_tokens: Callable[[str, dict[str, Any]], int | None] | None,
+) -> int:
+    contents = [m["content"] for m in messages]
+    if method == COUNT_TOKENS and count_tokens is not None and route.family in COUNT_TOKENS_FAMILIES:
+        body = {k: converse[k] for k in ("messages", "system") if k in converse}
+        counted = count_tokens(strip_geo_prefix(route.base_model_id), body)
+        if counted is not None:
+            return counted
+    if method in (UTF8_BYTES, COUNT_TOKENS):
+        return utf8_bytes_input_tokens(contents)
+    return estimate_input_tokens(contents)
+
+
+def _check_size(request: Mapping, options: ValidationOptions, errors: _Errors) -> None:
+    size = json_bytes(request)
+    if size > options.max_request_bytes:
+        errors.add(
+            "request",
+            f"The request is {size} bytes as UTF-8 JSON; the limit is {options.max_request_bytes} bytes "
+            "(max_request_bytes), so that the request and its response fit in Step Functions' 256 KiB "
+            "state. Shorten the messages.",
+        )
+
+
+def _shown(value: Any) -> str:
+    """``value`` as text short enough to quote in an error message."""
+    text = str(value)
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX] + "..."
 
 
 def _is_int(value: Any) -> bool:

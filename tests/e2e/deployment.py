@@ -134,6 +134,11 @@ def standard_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "limit": 1,
             },
         ],
+        # With a registry, only these applications are accepted (tests/e2e/test_applications.py).
+        "applications": {
+            run.app("standard"): {"environments": ["dev"], "routes": ["nova-micro"]},
+            run.app("registry"): {"cost_centers": ["sales"], "routes": ["nova-micro"]},
+        },
     }
 
 

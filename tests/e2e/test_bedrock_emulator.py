@@ -537,3 +537,29 @@ def test_terraform_applies_an_inference_profile_with_tags(bedrock, localstack_en
     }
     assert name not in names and f"{name}-plain" not in names
     print(f"terraform apply {apply_s:.1f}s, destroy {destroy_s:.1f}s")
+
+
+def test_count_tokens_answers_what_converse_bills_for_claude_only(runtime):
+    messages = user("Explain the benefits of using S3 using only 100 words.")
+    system = [{"text": "You are a helpful AWS expert."}]
+    model_id = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    counted = runtime.count_tokens(
+        modelId=model_id, input={"converse": {"messages": messages, "system": system}}
+    )
+    billed = runtime.converse(
+        modelId="us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        messages=messages,
+        system=system,
+        inferenceConfig={"maxTokens": 200},
+    )["usage"]["inputTokens"]
+    assert counted["inputTokens"] == billed
+    arn = f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
+    assert runtime.count_tokens(modelId=arn, input={"converse": {"messages": messages}})["inputTokens"] > 0
+
+    e = error_of(
+        lambda: runtime.count_tokens(
+            modelId="amazon.nova-micro-v1:0", input={"converse": {"messages": messages}}
+        )
+    )
+    assert code(e) == ("ValidationException", 400)
+    assert "doesn't support counting tokens" in e.response["Error"]["Message"]

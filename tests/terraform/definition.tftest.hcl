@@ -70,9 +70,20 @@ run "definition_has_the_documented_data_flow" {
   assert {
     condition = (
       jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Parameters == { "context.$" = "$.context" } &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.ResultPath == "$.invocation"
+      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.ResultPath == "$.invocation" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Next == "DropPrompt"
     )
-    error_message = "Invoke must send {context} and store $.invocation."
+    error_message = "Invoke must send {context}, store $.invocation and go on to DropPrompt."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this.definition).States.DropPrompt.Type == "Pass" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.DropPrompt.Result == {} &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.DropPrompt.ResultPath == "$.context.converse" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.DropPrompt.Next == "Settle"
+    )
+    error_message = "DropPrompt must replace $.context.converse (the prompt) with {} before Settle, so that no later state carries both the prompt and the response."
   }
 
   assert {
@@ -94,9 +105,10 @@ run "definition_has_the_documented_data_flow" {
   assert {
     condition = (
       !can(jsondecode(aws_sfn_state_machine.this.definition).States.Record.Parameters) &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Record.ResultPath == "$.record"
+      jsondecode(aws_sfn_state_machine.this.definition).States.Record.ResultSelector == { "record.$" = "$", "outcome.$" = "$.outcome" } &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Record.ResultPath == "$"
     )
-    error_message = "Record must receive the whole state and store $.record."
+    error_message = "Record must receive the whole state and replace it with {record, outcome}, so that the response is carried once."
   }
 
   assert {

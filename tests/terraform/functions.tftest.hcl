@@ -48,6 +48,8 @@ run "environment_is_the_documented_one" {
     allowed_environments         = ["dev", "prod"]
     config_cache_seconds         = 5
     max_prompt_chars             = 5000
+    max_request_bytes            = 65536
+    input_token_estimate         = "utf8_bytes"
     allow_direct_model_ids       = true
     fail_open                    = true
     idempotency_seconds          = 3600
@@ -64,6 +66,8 @@ run "environment_is_the_documented_one" {
       TOLLGATE_CONFIG_CACHE_SECONDS         = "5"
       TOLLGATE_ALLOWED_ENVIRONMENTS         = "dev,prod"
       TOLLGATE_MAX_PROMPT_CHARS             = "5000"
+      TOLLGATE_MAX_REQUEST_BYTES            = "65536"
+      TOLLGATE_INPUT_TOKEN_ESTIMATE         = "utf8_bytes"
       TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "true"
       TOLLGATE_FAIL_OPEN                    = "true"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "3600"
@@ -87,6 +91,8 @@ run "environment_defaults" {
       TOLLGATE_CONFIG_CACHE_SECONDS         = "60"
       TOLLGATE_ALLOWED_ENVIRONMENTS         = "dev,staging,prod,production"
       TOLLGATE_MAX_PROMPT_CHARS             = "100000"
+      TOLLGATE_MAX_REQUEST_BYTES            = "98304"
+      TOLLGATE_INPUT_TOKEN_ESTIMATE         = "heuristic"
       TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "false"
       TOLLGATE_FAIL_OPEN                    = "false"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "86400"

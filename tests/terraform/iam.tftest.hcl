@@ -288,3 +288,39 @@ run "a_customer_key_is_used_everywhere" {
     error_message = "KMS permissions must name only the given key."
   }
 }
+
+run "validate_has_no_bedrock_access_unless_it_counts_tokens" {
+  command = plan
+
+  assert {
+    condition     = length([for s in jsondecode(module.function["validate"].policy).Statement : s if s.Sid == "CountInputTokens"]) == 0
+    error_message = "With the default input_token_estimate, validate must not call Bedrock."
+  }
+}
+
+run "count_tokens_is_granted_on_the_anthropic_foundation_models_only" {
+  command = plan
+
+  variables {
+    input_token_estimate = "count_tokens"
+    inference_profiles = {
+      sales = { model = "claude-3-haiku", tags = { costCenter = "sales" } }
+      nova  = { model = "nova-lite", tags = { costCenter = "services" } }
+    }
+  }
+
+  assert {
+    condition     = one([for s in jsondecode(module.function["validate"].policy).Statement : s.Action if s.Sid == "CountInputTokens"]) == ["bedrock:CountTokens"]
+    error_message = "The CountInputTokens statement must allow bedrock:CountTokens only."
+  }
+
+  assert {
+    condition = toset(one([for s in jsondecode(module.function["validate"].policy).Statement : s.Resource if s.Sid == "CountInputTokens"])) == toset([
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+    ])
+    error_message = "validate may count tokens only on the foundation models of the Anthropic routes, in this Region."
+  }
+}

@@ -308,6 +308,30 @@ run "max_prompt_chars_rejects_zero" {
   expect_failures = [var.max_prompt_chars]
 }
 
+run "max_request_bytes_rejects_more_than_128_kib" {
+  command = plan
+  variables { max_request_bytes = 131073 }
+  expect_failures = [var.max_request_bytes]
+}
+
+run "max_request_bytes_rejects_less_than_1_kib" {
+  command = plan
+  variables { max_request_bytes = 1023 }
+  expect_failures = [var.max_request_bytes]
+}
+
+run "max_request_bytes_rejects_a_fraction" {
+  command = plan
+  variables { max_request_bytes = 65536.5 }
+  expect_failures = [var.max_request_bytes]
+}
+
+run "input_token_estimate_rejects_an_unknown_method" {
+  command = plan
+  variables { input_token_estimate = "tiktoken" }
+  expect_failures = [var.input_token_estimate]
+}
+
 run "config_cache_seconds_rejects_a_negative_value" {
   command = plan
   variables { config_cache_seconds = -5 }

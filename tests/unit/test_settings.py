@@ -77,3 +77,11 @@ def test_settings_are_parsed_once_per_container(monkeypatch):
     monkeypatch.setenv("TOLLGATE_TABLE_NAME", "changed")
     assert get_settings() is first
     assert get_settings().table_name != "changed"
+
+
+def test_max_request_bytes_is_bounded_by_the_state_quota():
+    assert Settings.from_env({"TOLLGATE_MAX_REQUEST_BYTES": "131072"}).max_request_bytes == 131_072
+    with pytest.raises(
+        SettingsError, match="TOLLGATE_MAX_REQUEST_BYTES is 131073; it must be at most 131072"
+    ):
+        Settings.from_env({"TOLLGATE_MAX_REQUEST_BYTES": "131073"})

@@ -416,3 +416,34 @@ def test_a_flood_of_problems_is_reported_in_a_bounded_list(catalogue):
     assert len(errors) == 26
     assert errors[0]["field"] == "prompt.messages[0].role"
     assert errors[-1] == {"field": "request", "message": "... and 975 more problems of the same kinds."}
+
+
+def test_a_request_over_max_request_bytes_names_the_field_and_the_rule(catalogue):
+    """72,000 CJK characters are 216,000 bytes: under a character limit, over the byte limit."""
+    request = article_request()
+    request["prompt"]["messages"][0]["content"] = "漢" * 72_000
+    options = ValidationOptions(OPTIONS.allowed_environments, 100_000, False, max_request_bytes=98_304)
+    result = run(request, catalogue, options=options)
+    assert not result.valid
+    (error,) = result.context["errors"]
+    assert error["field"] == "request"
+    assert "bytes as UTF-8 JSON; the limit is 98304 bytes (max_request_bytes)" in error["message"]
+
+
+def test_a_request_of_exactly_max_request_bytes_is_valid(catalogue):
+    from tollgate.payload import json_bytes
+
+    request = article_request()
+    size = json_bytes(request)
+    options = ValidationOptions(OPTIONS.allowed_environments, 100_000, False, max_request_bytes=size)
+    assert run(request, catalogue, options=options).valid
+    options = ValidationOptions(OPTIONS.allowed_environments, 100_000, False, max_request_bytes=size - 1)
+    assert not run(request, catalogue, options=options).valid
+
+
+def test_error_messages_quote_long_values_cut_short(catalogue):
+    request = article_request()
+    request["model"] = "m" * 5000
+    request["x" * 5000] = 1
+    errors = run(request, catalogue).context["errors"]
+    assert all(len(e["field"]) < 100 and len(e["message"]) < 400 for e in errors)

@@ -11,7 +11,7 @@ from typing import Any
 from tollgate import clients
 from tollgate.bedrock import ModelError, converse
 from tollgate.observability import logger
-from tollgate.outcome import success_output
+from tollgate.outcome import fit_for_state, success_output
 from tollgate.settings import get_settings
 
 
@@ -32,7 +32,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
         raise
-    output = success_output(request, result)
+    output = fit_for_state(success_output(request, result), settings.max_request_bytes)
+    if output["response"].get("truncated"):
+        logger.warning(
+            "Response text cut to fit the Step Functions state",
+            extra={"requestId": output["requestId"], "modelId": output["modelId"]},
+        )
     logger.info(
         "Model call succeeded",
         extra={
@@ -42,6 +47,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "usage": output["usage"],
             "costUsd": output["costUsd"],
             "latencyMs": output["latencyMs"],
+            "replayable": output["replayable"],
         },
     )
     if settings.log_prompts:

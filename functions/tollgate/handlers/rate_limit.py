@@ -16,6 +16,16 @@ from tollgate.settings import get_settings
 ACTIONS = ("reserve", "settle", "release")
 
 
+def stored_for_replay(invocation: dict[str, Any]) -> dict[str, Any]:
+    """What the reservation keeps of a success output: all of it, or, when invoke marked it
+    ``replayable: false`` (too large), the output without its response text. The counters are still
+    settled at the real usage either way."""
+    if invocation.get("replayable", True):
+        return invocation
+    response = {k: v for k, v in invocation["response"].items() if k != "text"}
+    return {**invocation, "response": response}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     if action not in ACTIONS:
@@ -60,7 +70,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if action == "settle":
             invocation = event["invocation"]
             result = ledger.settle(
-                request["requestId"], execution_id, invocation["usage"], invocation["costUsd"], invocation
+                request["requestId"],
+                execution_id,
+                invocation["usage"],
+                invocation["costUsd"],
+                stored_for_replay(invocation),
             )
         else:
             result = ledger.release(request["requestId"], execution_id)

@@ -58,9 +58,14 @@ def count_tokens(text: str) -> int:
     return len(TOKEN_RE.findall(text))
 
 
+def input_tokens_of(prompt: Prompt) -> int:
+    """The input tokens a call with this prompt is billed (what CountTokens answers)."""
+    tokens = sum(count_tokens(t) for _, texts in prompt.messages for t in texts)
+    return tokens + sum(count_tokens(t) for t in prompt.system) + MESSAGE_OVERHEAD * len(prompt.messages)
+
+
 def complete(prompt: Prompt) -> Completion:
-    input_tokens = sum(count_tokens(t) for _, texts in prompt.messages for t in texts)
-    input_tokens += sum(count_tokens(t) for t in prompt.system) + MESSAGE_OVERHEAD * len(prompt.messages)
+    input_tokens = input_tokens_of(prompt)
     seed = hashlib.sha256(json.dumps([prompt.system, prompt.messages]).encode()).digest()
     last_user = " ".join(next((texts for role, texts in reversed(prompt.messages) if role == "user"), []))
     asked = ASKED_LENGTH_RE.search(last_user)

@@ -4,7 +4,8 @@ PROVIDER_OVERRIDE_BEDROCK_RUNTIME=tollgate.
 
 Control plane: foundation models (Get/List), system inference profiles (Get/List) and
 application inference profiles (Create/Get/List/Delete, tags). Runtime: Converse and
-InvokeModel against the deterministic model in model.py, with Bedrock's validation, the fault
+InvokeModel against the deterministic model in model.py (and CountTokens, which answers the input
+tokens they would bill), with Bedrock's validation, the fault
 switch (faults.py) and the AWS/Bedrock metrics (metrics.py).
 """
 
@@ -28,11 +29,19 @@ from . import metrics
 from .catalog import MODELS, ON_DEMAND, FoundationModel, system_profiles
 from .errors import END_OF_LIFE, INVALID_MODEL, BedrockError, validation
 from .faults import FAULTS, fault_key
-from .model import complete, converse_prompt, converse_response, invoke_prompt, invoke_response
+from .model import (
+    complete,
+    converse_prompt,
+    converse_response,
+    input_tokens_of,
+    invoke_prompt,
+    invoke_response,
+)
 
 ARN_RE = re.compile(r"^arn:aws[\w-]*:bedrock:([a-z0-9-]*):(\d{12})?:([a-z-]+)/(.+)$")
 PROFILE_NAME_RE = re.compile(r"^([0-9a-zA-Z][ _-]?)+$")
 ID_ALPHABET = string.ascii_lowercase + string.digits
+COUNT_TOKENS_FAMILIES = ("anthropic",)  # Bedrock's CountTokens supports Anthropic Claude models
 
 
 def _error(e: BedrockError) -> CommonServiceException:
@@ -386,6 +395,31 @@ class BedrockRuntimeProvider:
             return complete(prompt), render
 
         return self._run(context, request["modelId"], call)
+
+    @handler("CountTokens", expand=False)
+    def count_tokens(self, context: RequestContext, request: dict) -> dict:
+        """Bedrock counts tokens for foundation models (an ID or ARN, not a profile) of the families
+        that support it (Anthropic Claude here); anything else is a ValidationException."""
+        identifier = request["modelId"]
+        match = ARN_RE.match(identifier) if identifier.startswith("arn:") else None
+        model_id = match.group(4) if match and match.group(3) == "foundation-model" else identifier
+        model = MODELS.get(model_id)
+        if model is None:
+            raise _invalid(INVALID_MODEL)
+        if model.family not in COUNT_TOKENS_FAMILIES:
+            raise _invalid(f"The provided model {model_id} doesn't support counting tokens.")
+        source = request.get("input") or {}
+        try:
+            if "converse" in source:
+                prompt = converse_prompt(model, source["converse"])
+            elif "invokeModel" in source:
+                body = source["invokeModel"].get("body") or b""
+                prompt, _ = invoke_prompt(model, body.encode() if isinstance(body, str) else body)
+            else:
+                raise validation("input must hold converse or invokeModel.")
+        except BedrockError as e:
+            raise _error(e) from None
+        return {"inputTokens": input_tokens_of(prompt)}
 
 
 @aws_provider(api="bedrock", name="tollgate")

@@ -1,0 +1,98 @@
+"""The optional registry of applications: which cost centers, environments and routes each
+``applicationId`` may use.
+
+Without APPLICATION items in the table, tags are self-asserted (any applicationId, cost center and
+environment is accepted). With at least one, a request whose applicationId is not registered, or
+whose costCenter, environment or route is not among its application's, is invalid. A list that an
+application leaves out (null) allows any value of that tag, and its absence; a list it gives makes
+the tag required and one of the listed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ITEM_KIND = "APPLICATION"
+
+
+class ApplicationConfigError(ValueError):
+    """An APPLICATION item that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Application:
+    application_id: str
+    cost_centers: tuple[str, ...] | None = None
+    environments: tuple[str, ...] | None = None
+    routes: tuple[str, ...] | None = None
+
+
+def application_from_item(item: Mapping[str, Any]) -> Application:
+    def names(attribute: str) -> tuple[str, ...] | None:
+        value = item.get(attribute)
+        if value is None:
+            return None
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise ApplicationConfigError(f"{attribute} must be a list of strings")
+        return tuple(value)
+
+    application_id = item.get("sk")
+    if not isinstance(application_id, str) or not application_id:
+        raise ApplicationConfigError("sk (the applicationId) must be a non-empty string")
+    return Application(application_id, names("costCenters"), names("environments"), names("routes"))
+
+
+def registry_problems(
+    applications: Mapping[str, Application], tags: Mapping[str, Any], route_name: str | None
+) -> list[tuple[str, str]]:
+    """``(field, message)`` for every way the request's tags and route break the registry. Only
+    tags that passed the AWS tag rules are checked (``tags`` holds those)."""
+    application_id = tags.get("applicationId")
+    if application_id is None:
+        return []
+    application = applications.get(application_id)
+    if application is None:
+        return [
+            (
+                "tags.applicationId",
+                f"Application '{application_id}' is not registered: this deployment accepts only the "
+                "applications in its registry (the `applications` variable). Ask the platform team to "
+                "add it.",
+            )
+        ]
+    problems = []
+    for tag, allowed in (("costCenter", application.cost_centers), ("environment", application.environments)):
+        if allowed is None:
+            continue
+        value = tags.get(tag)
+        if value is None:
+            problems.append(
+                (
+                    f"tags.{tag}",
+                    f"tags.{tag} is required for application '{application_id}': {_one_of(allowed)}.",
+                )
+            )
+        elif value not in allowed:
+            problems.append(
+                (
+                    f"tags.{tag}",
+                    f"Application '{application_id}' may not use {tag} '{value}': {_one_of(allowed)}.",
+                )
+            )
+    if application.routes is not None and route_name is not None and route_name not in application.routes:
+        problems.append(
+            (
+                "model",
+                f"Application '{application_id}' may not use model '{route_name}': "
+                f"{_one_of(application.routes)}.",
+            )
+        )
+    return problems
+
+
+def _one_of(names: Sequence[str]) -> str:
+    if not names:
+        return "it may use none"
+    return "use " + ", ".join(f"'{n}'" for n in names)
