@@ -6,6 +6,9 @@ resource "aws_ce_cost_allocation_tag" "this" {
 
   tag_key = each.value
   status  = "Active"
+
+  # AWS lists a key only once some resource carries it: the profiles' tags come first.
+  depends_on = [module.inference_profiles]
 }
 
 locals {
