@@ -76,3 +76,19 @@ resource "aws_budgets_budget" "this" {
   # a tag filter counts only once the tag is activated.
   depends_on = [module.alarms, aws_kms_key.this, aws_ce_cost_allocation_tag.this]
 }
+
+locals {
+  # The dashboard's spend-against-budget widgets: every cost center with a budget or a monthly
+  # USD limit of its own.
+  cost_center_budgets = { for k, b in local.budgets : b.tag_value => b.amount if b.tag_key == "costCenter" }
+  cost_center_limits = {
+    for i, l in var.limits : l.scope.costCenter => l.limit...
+    if l.unit == "usd" && l.window == "month" && length(l.scope) == 1 && lookup(l.scope, "costCenter", "*") != "*"
+  }
+  dashboard_cost_centers = {
+    for cc in distinct(concat(keys(local.cost_center_budgets), keys(local.cost_center_limits))) : cc => {
+      budget_usd = lookup(local.cost_center_budgets, cc, null)
+      limit_usd  = try(min(local.cost_center_limits[cc]...), null)
+    }
+  }
+}

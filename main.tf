@@ -292,6 +292,7 @@ module "dashboard" {
   state_machine_arn             = aws_sfn_state_machine.this.arn
   function_names                = local.function_names
   record_metrics_log_group_name = module.function["record_metrics"].log_group_name
+  cost_centers                  = local.dashboard_cost_centers
 }
 
 module "alarms" {
