@@ -161,7 +161,7 @@ def metric_totals(cw, namespace: str, since: datetime) -> dict[str, dict[str, fl
 def main() -> int:
     print(f"== terraform apply examples/localstack (LocalStack at {ENDPOINT})")
     started = time.monotonic()
-    terraform("apply", "-auto-approve", "-input=false", "-no-color")
+    terraform("apply", "-auto-approve", "-input=false", "-no-color", f"-var=localstack_endpoint={ENDPOINT}")
     outputs = {k: v["value"] for k, v in json.loads(terraform("output", "-json")).items()}
     print(f"   applied in {time.monotonic() - started:.0f} s: state machine {outputs['state_machine_name']}")
 
