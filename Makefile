@@ -25,7 +25,7 @@ export TF_IN_AUTOMATION := 1
 TF_DIRS := . examples/complete examples/localstack
 
 .PHONY: help venv package docs lint test test-unit test-terraform test-e2e demo bench \
-        localstack-up localstack-down clean
+        localstack-up localstack-down clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -78,8 +78,14 @@ test-terraform: package .tf/init.stamp ## terraform test with a mocked provider 
 	terraform init -backend=false -input=false -test-directory=tests/terraform/examples >/dev/null
 	terraform test -no-color -test-directory=tests/terraform/examples
 
+# Headless Chromium (Debian package) draws the HTML report in the end-to-end tests.
+CHROMIUM := $(firstword $(shell command -v chromium chromium-browser 2>/dev/null))
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium: ## install headless Chromium from Debian packages (for the HTML report test)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 E2E ?= tests/e2e
-test-e2e: package $(BIN)/.installed .tf/init.stamp ## deploy into LocalStack and run real executions (E2E=path::test to pick)
+test-e2e: package $(BIN)/.installed .tf/init.stamp $(if $(CHROMIUM),,chromium) ## deploy into LocalStack and run real executions (E2E=path::test to pick)
 	$(BIN)/pytest $(E2E) -m e2e -p no:cacheprovider
 
 test: lint test-unit test-terraform test-e2e ## everything CI runs

@@ -23,10 +23,11 @@ resource "aws_kms_alias" "this" {
 locals {
   # A key policy's Resource "*" means "this key". The account statement delegates use of the key
   # to IAM policies (the function roles name the key ARN); the service statements let CloudWatch
-  # Logs encrypt this module's log groups and CloudWatch alarms publish to the encrypted topic.
+  # Logs encrypt this module's log groups, and CloudWatch alarms and AWS Budgets (when budgets
+  # are configured) publish to the encrypted topic.
   kms_key_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "AccountAdministersAndDelegatesToIAM"
         Effect    = "Allow"
@@ -64,7 +65,20 @@ locals {
           StringEquals = { "aws:SourceAccount" = local.account_id }
         }
       },
-    ]
+      ], length(var.budgets) == 0 ? [] : [
+      # Without this, AWS Budgets cannot publish to the encrypted topic and drops its alerts silently.
+      {
+        Sid       = "BudgetsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "budgets.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.budgets_source_arn }
+        }
+      },
+    ])
   })
 }
 
@@ -287,6 +301,7 @@ module "dashboard" {
   state_machine_arn             = aws_sfn_state_machine.this.arn
   function_names                = local.function_names
   record_metrics_log_group_name = module.function["record_metrics"].log_group_name
+  cost_centers                  = local.dashboard_cost_centers
 }
 
 module "alarms" {
@@ -304,5 +319,10 @@ module "alarms" {
   denied_threshold            = var.alarms.denied_threshold
   invocation_failed_threshold = var.alarms.invocation_failed_threshold
   executions_failed_threshold = var.alarms.executions_failed_threshold
+  budgets_publish             = length(var.budgets) > 0
+  budgets_source_arn          = local.budgets_source_arn
+  account_id                  = local.account_id
+  partition                   = local.partition
+  region                      = local.region
   tags                        = var.tags
 }

@@ -92,3 +92,13 @@ output "kms_key_arn" {
   description = "KMS key used for the table, log groups, function environments and alarm topic (null: AWS managed encryption)."
   value       = local.kms_key_arn
 }
+
+output "cost_allocation_tag_keys" {
+  description = "Tag keys activated as cost allocation tags (empty unless cost_allocation_tags.enabled)."
+  value       = sort(keys(aws_ce_cost_allocation_tag.this))
+}
+
+output "budget_names" {
+  description = "AWS Budgets budget name by budgets key."
+  value       = { for k, b in aws_budgets_budget.this : k => b.name }
+}

@@ -527,10 +527,97 @@ variable "alarms" {
   }
 }
 
+# --- billing: cost allocation tags and budgets --------------------------------------------------
+
+variable "cost_allocation_tags" {
+  description = "Activate the inference profiles' tag keys as cost allocation tags (aws_ce_cost_allocation_tag), so that Cost Explorer, Budgets and `tollgate report` can group Bedrock spend by them. Activation is account-wide (it applies to every resource in the account and the organization's consolidated bill, not only to Tollgate's) and only the payer (management) account of an AWS Organization, or a standalone account, may do it: leave enabled = false in a member account and ask the payer account to activate the keys. A key can be activated only after it has appeared on a resource (AWS may take up to 24 hours to list a new key). Destroy deactivates the keys."
+  type = object({
+    enabled = optional(bool, false)
+    keys    = optional(list(string), ["costCenter", "applicationId", "environment"])
+  })
+  default = {}
+
+  validation {
+    condition     = length(var.cost_allocation_tags.keys) == length(distinct(var.cost_allocation_tags.keys)) && alltrue([for k in var.cost_allocation_tags.keys : length(k) >= 1 && length(k) <= 128 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k))])
+    error_message = "cost_allocation_tags: keys must be distinct, each 1-128 ASCII letters, digits, spaces and _ . : / = + - @, and not start with aws: (AWS-generated tags are activated separately)."
+  }
+
+  validation {
+    condition     = !var.cost_allocation_tags.enabled || length(var.cost_allocation_tags.keys) > 0
+    error_message = "cost_allocation_tags: enabled = true needs at least one key in keys."
+  }
+}
+
+variable "budgets" {
+  description = "AWS Budgets on Amazon Bedrock spend, one per entry: key -> monthly amount in USD for the resources tagged `tag_key` = `tag_value` (default: costCenter = the key), with notifications at percentages of the actual spend (default 50, 80, 100) and of the forecast (default 100), sent to the module's SNS topic (when alarms are enabled and it creates or is given one) and to optional e-mail addresses. The filter is the cost allocation tag `user:<tag_key>$<tag_value>`, so the tag key must be activated (cost_allocation_tags) in the payer account. `services` are the Cost Explorer service names counted (default Amazon Bedrock; models sold through AWS Marketplace, such as Anthropic's, may bill under their own service name)."
+  type = map(object({
+    amount_usd          = number
+    tag_key             = optional(string, "costCenter")
+    tag_value           = optional(string)
+    actual_thresholds   = optional(list(number), [50, 80, 100])
+    forecast_thresholds = optional(list(number), [100])
+    email_addresses     = optional(list(string), [])
+    services            = optional(list(string), ["Amazon Bedrock"])
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.budgets) : can(regex("^[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$", k)) && length("${var.name}-${k}") <= 100])
+    error_message = "budgets: every key must be letters or digits, optionally separated by single '-', '_' or '.', and `<name>-<key>` (the budget name) at most 100 characters."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : b.amount_usd > 0 && b.amount_usd <= 1000000000])
+    error_message = "budgets: amount_usd must be more than 0 and at most 1000000000 (USD per month)."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : length(b.tag_key) >= 1 && length(b.tag_key) <= 128 && !startswith(lower(b.tag_key), "aws:") && can(regex(local.tag_pattern, b.tag_key))])
+    error_message = "budgets: tag_key must be 1-128 ASCII letters, digits, spaces and _ . : / = + - @, and must not start with aws:."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : b.tag_value == null || (length(coalesce(b.tag_value, "-")) <= 256 && can(regex(local.tag_pattern, coalesce(b.tag_value, "-"))) && !strcontains(coalesce(b.tag_value, "-"), "$"))])
+    error_message = "budgets: tag_value must be at most 256 ASCII letters, digits, spaces and _ . : / = + - @ (a tag value)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for b in values(var.budgets) : [
+      for t in concat(b.actual_thresholds, b.forecast_thresholds) : t > 0 && t <= 1000
+    ]]))
+    error_message = "budgets: actual_thresholds and forecast_thresholds are percentages of amount_usd, each more than 0 and at most 1000."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : length(b.actual_thresholds) == length(distinct(b.actual_thresholds)) && length(b.forecast_thresholds) == length(distinct(b.forecast_thresholds)) && length(b.actual_thresholds) + length(b.forecast_thresholds) >= 1 && length(b.actual_thresholds) + length(b.forecast_thresholds) <= 10])
+    error_message = "budgets: each budget needs 1-10 notifications in all (AWS Budgets allows 10), without a threshold repeated in actual_thresholds or in forecast_thresholds."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for b in values(var.budgets) : [for e in b.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))]]))
+    error_message = "budgets: every entry of email_addresses must be an e-mail address."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : length(b.email_addresses) <= 10])
+    error_message = "budgets: at most 10 email_addresses per budget (AWS Budgets allows 10 e-mail subscribers per notification, besides the SNS topic)."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.budgets) : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256])])
+    error_message = "budgets: services must name at least one Cost Explorer service (such as Amazon Bedrock)."
+  }
+
+  validation {
+    condition     = var.alarms.enabled || alltrue([for b in values(var.budgets) : length(b.email_addresses) > 0])
+    error_message = "budgets: with alarms.enabled = false there is no SNS topic to notify, so every budget needs at least one address in email_addresses."
+  }
+}
+
 # --- encryption, protection, tags -------------------------------------------------------------
 
 variable "kms_key_arn" {
-  description = "ARN of an existing customer managed KMS key for the table, the log groups, the function environments and the alarm topic. Its key policy must let CloudWatch Logs (logs.<region>.amazonaws.com) and CloudWatch alarms (cloudwatch.amazonaws.com) use it. Null: see create_kms_key."
+  description = "ARN of an existing customer managed KMS key for the table, the log groups, the function environments and the alarm topic. Its key policy must let CloudWatch Logs (logs.<region>.amazonaws.com) and CloudWatch alarms (cloudwatch.amazonaws.com) use it, and AWS Budgets (budgets.amazonaws.com) when budgets notify the topic. Null: see create_kms_key."
   type        = string
   default     = null
 

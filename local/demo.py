@@ -3,7 +3,9 @@
 The traffic is the article's request across the cost-center routes (sales, services, support)
 and the six model aliases, bursts that run into the example's limits, one invalid request and
 one call to an end-of-life model. The summary comes back from CloudWatch (the metrics the
-record function wrote) and from the limits table (the ledger). LocalStack is left running.
+record function wrote) and from the limits table (the ledger); it ends with `tollgate report` by
+cost center, Tollgate beside the local Cost Explorer, and writes the HTML report to
+dist/tollgate-report.html. LocalStack is left running.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import boto3
 from botocore.config import Config
 
 from tollgate import cli
+from tollgate.report import Period, build_report, render
+from tollgate.report.html import as_html
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "localstack"
@@ -31,6 +35,7 @@ ENDPOINT = (
 )
 REGION = "us-east-1"
 
+REPORT_HTML = ROOT / "dist" / "tollgate-report.html"
 ARTICLE_REQUEST = json.loads((ROOT / "examples" / "requests" / "article.json").read_text())
 ALIASES = [
     "nova-lite",
@@ -156,7 +161,7 @@ def metric_totals(cw, namespace: str, since: datetime) -> dict[str, dict[str, fl
 def main() -> int:
     print(f"== terraform apply examples/localstack (LocalStack at {ENDPOINT})")
     started = time.monotonic()
-    terraform("apply", "-auto-approve", "-input=false", "-no-color")
+    terraform("apply", "-auto-approve", "-input=false", "-no-color", f"-var=localstack_endpoint={ENDPOINT}")
     outputs = {k: v["value"] for k, v in json.loads(terraform("output", "-json")).items()}
     print(f"   applied in {time.monotonic() - started:.0f} s: state machine {outputs['state_machine_name']}")
 
@@ -240,6 +245,19 @@ def main() -> int:
         row["mode"] = "enforce" if row["enforce"] else "shadow"
     print(cli.format_table(usage, cli.USAGE_COLUMNS))
 
+    print("\n== tollgate report --by costCenter: Tollgate's metrics beside the local Cost Explorer")
+    report = build_report(
+        client,
+        by=["costCenter"],
+        period=Period.parse(None, None),
+        namespace=outputs["metrics_namespace"],
+        table=outputs["limits_table_name"],
+    )
+    print(render.as_text(report))
+    REPORT_HTML.parent.mkdir(exist_ok=True)
+    REPORT_HTML.write_text(as_html(report), encoding="utf-8")
+    print(f"\n   HTML report (charts; open it in a browser): {REPORT_HTML.relative_to(ROOT)}")
+
     print(
         f"""
 == try it by hand (LocalStack keeps running)
@@ -249,6 +267,7 @@ def main() -> int:
   export AWS_DISABLE_HOST_PREFIX_INJECTION=true   # StartSyncExecution's "sync-" host does not resolve locally
   tollgate invoke --terraform-dir examples/localstack --model sales --app my-app "Explain S3."
   tollgate usage --terraform-dir examples/localstack
+  tollgate report --terraform-dir examples/localstack --by costCenter,applicationId --html report.html
   # with the AWS CLI installed (pip install awscli):
   aws stepfunctions start-sync-execution --state-machine-arn {arn} \\
       --input '{json.dumps(short("nova-lite", "my-app", "sales", "Hi"))}'

@@ -411,6 +411,10 @@ def localstack_settings(p: int) -> dict[str, str]:
         "LAMBDA_RUNTIME_EXECUTOR": "tollgate-host",
         "PROVIDER_OVERRIDE_BEDROCK": "tollgate",
         "PROVIDER_OVERRIDE_BEDROCK_RUNTIME": "tollgate",
+        "PROVIDER_OVERRIDE_BUDGETS": "tollgate",
+        "PROVIDER_OVERRIDE_CE": "tollgate",
+        # Cost Explorer prices what the Bedrock emulator served with Tollgate's catalogue
+        "TOLLGATE_PRICE_CATALOGUE": str(ROOT / "functions" / "tollgate" / "data" / "models.json"),
         "TOLLGATE_LAMBDA_RUNTIMES": str(RUNTIMES),
         # start DynamoDB Local (a JVM, seconds) in the background as soon as LocalStack is ready
         "TOLLGATE_PRELOAD": "dynamodb",

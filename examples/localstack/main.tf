@@ -14,6 +14,8 @@ provider "aws" {
 
   endpoints {
     bedrock    = var.localstack_endpoint
+    budgets    = var.localstack_endpoint
+    ce         = var.localstack_endpoint
     cloudwatch = var.localstack_endpoint
     dynamodb   = var.localstack_endpoint
     iam        = var.localstack_endpoint
@@ -59,6 +61,10 @@ module "tollgate" {
   log_retention_days                   = var.log_retention_days
   create_dashboard                     = var.create_dashboard
   alarms                               = { enabled = var.alarms_enabled }
+
+  # The project's LocalStack plugins emulate Cost Explorer and Budgets (docs/reporting.md).
+  cost_allocation_tags = { enabled = var.cost_allocation_tags_enabled }
+  budgets              = var.budgets
 
   create_kms_key            = var.create_kms_key
   table_deletion_protection = false # end-to-end tests destroy what they apply

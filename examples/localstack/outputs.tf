@@ -94,3 +94,13 @@ output "kms_key_arn" {
   description = "KMS key in use (null: AWS managed encryption)."
   value       = module.tollgate.kms_key_arn
 }
+
+output "cost_allocation_tag_keys" {
+  description = "Tag keys activated as cost allocation tags."
+  value       = module.tollgate.cost_allocation_tag_keys
+}
+
+output "budget_names" {
+  description = "Budget name by budgets key."
+  value       = module.tollgate.budget_names
+}

@@ -222,3 +222,27 @@ variable "log_retention_days" {
   type        = number
   default     = 7
 }
+
+variable "cost_allocation_tags_enabled" {
+  description = "Activate costCenter, applicationId and environment as cost allocation tags (in LocalStack: the project's Cost Explorer emulator)."
+  type        = bool
+  default     = true
+}
+
+variable "budgets" {
+  description = "Monthly Bedrock budgets per cost center. See the module's `budgets`."
+  type = map(object({
+    amount_usd          = number
+    tag_key             = optional(string, "costCenter")
+    tag_value           = optional(string)
+    actual_thresholds   = optional(list(number), [50, 80, 100])
+    forecast_thresholds = optional(list(number), [100])
+    email_addresses     = optional(list(string), [])
+    services            = optional(list(string), ["Amazon Bedrock"])
+  }))
+  default = {
+    sales    = { amount_usd = 5 }
+    services = { amount_usd = 2 }
+    support  = { amount_usd = 1 }
+  }
+}

@@ -3,6 +3,7 @@
     tollgate invoke --model claude-3-5-haiku --app docs-helper "Explain S3 in 100 words."
     tollgate invoke --file request.json --json
     tollgate usage
+    tollgate report --by costCenter --html report.html
 
 The state machine and the table come from flags, from TOLLGATE_STATE_MACHINE_ARN /
 TOLLGATE_TABLE_NAME, or from `terraform output -json` in --terraform-dir. The standard AWS
@@ -358,6 +359,77 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- report -----------------------------------------------------------------------------------
+
+
+def _optional_output(resolver: Resolver, name: str) -> str | None:
+    """A Terraform output when the directory has one; the report works without it."""
+    try:
+        if resolver._outputs is None:
+            resolver._outputs = terraform_outputs(resolver.args.terraform_dir)
+    except CliError:
+        resolver._outputs = {}
+    value = resolver._outputs.get(name)
+    return str(value) if value else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tollgate.report import Period, build_report, render
+
+    by = [k.strip() for part in (args.by or ["costCenter"]) for k in part.split(",") if k.strip()]
+    try:
+        period = Period.parse(args.since, args.until)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    resolver = Resolver(args)
+    namespace = (
+        args.namespace
+        or os.environ.get("TOLLGATE_METRICS_NAMESPACE")
+        or _optional_output(resolver, "metrics_namespace")
+        or "GenAIRateLimiting"
+    )
+    table = (
+        args.table or os.environ.get("TOLLGATE_TABLE_NAME") or _optional_output(resolver, "limits_table_name")
+    )
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = aws_client(args, service)
+        return clients[service]
+
+    try:
+        report = build_report(
+            client,
+            by=by,
+            period=period,
+            namespace=namespace,
+            table=table,
+            cost_explorer=not args.no_cost_explorer,
+            services=args.ce_service,
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if args.html:
+        from tollgate.report.html import as_html
+
+        try:
+            page = as_html(report)
+        except ImportError:
+            raise CliError("--html needs plotly: pip install plotly (see requirements/dev.txt)") from None
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+    if args.json:
+        print(render.as_json(report))
+    elif args.csv:
+        print(render.as_csv(report), end="")
+    else:
+        print(render.as_text(report, rich=sys.stdout.isatty()))
+        if args.html:
+            print(f"\nwrote {args.html}")
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -402,6 +474,35 @@ def parser() -> argparse.ArgumentParser:
 
     usage = commands.add_parser("usage", parents=[common], help="every limit with its current use")
     usage.set_defaults(func=cmd_usage)
+
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="spend, tokens and requests by cost center, application, environment, model",
+        description="Tollgate's metrics side by side with Cost Explorer (by cost allocation tag, "
+        "Amazon Bedrock only) and AWS/Bedrock's token counts, with the drift. Each Cost Explorer "
+        "request costs USD 0.01 on AWS.",
+    )
+    report.add_argument(
+        "--by",
+        action="append",
+        help="group by costCenter, applicationId, environment, model (comma-separated or repeated; "
+        "default costCenter)",
+    )
+    report.add_argument("--since", help="first day, UTC (default: the first of this month)")
+    report.add_argument("--until", help="day after the last, UTC, exclusive (default: tomorrow)")
+    report.add_argument("--csv", action="store_true", help="print CSV")
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    report.add_argument(
+        "--namespace", help="metrics namespace (else TOLLGATE_METRICS_NAMESPACE or Terraform's)"
+    )
+    report.add_argument("--no-cost-explorer", action="store_true", help="do not call Cost Explorer")
+    report.add_argument(
+        "--ce-service",
+        action="append",
+        help="Cost Explorer service name to count (repeatable; default Amazon Bedrock)",
+    )
+    report.set_defaults(func=cmd_report)
     return top
 
 

@@ -8,6 +8,54 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
+# The default topic policy lets only the account publish; AWS Budgets is a service principal
+# and needs its own statement (scoped to this account's budgets), or its alerts are dropped.
+resource "aws_sns_topic_policy" "this" {
+  count = var.sns_topic_arn == null && var.budgets_publish ? 1 : 0
+
+  arn    = aws_sns_topic.this[0].arn
+  policy = local.topic_policy
+}
+
+locals {
+  # Built, so that the policy is known at plan time.
+  created_topic_arn = "arn:${var.partition}:sns:${var.region}:${var.account_id}:${var.name}-alarms"
+  topic_policy = !var.budgets_publish || var.sns_topic_arn != null ? null : jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountManagesAndPublishes"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
+        Action = [
+          "SNS:AddPermission", "SNS:DeleteTopic", "SNS:GetTopicAttributes", "SNS:ListSubscriptionsByTopic",
+          "SNS:Publish", "SNS:RemovePermission", "SNS:SetTopicAttributes", "SNS:Subscribe",
+        ]
+        Resource = local.created_topic_arn
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "SNS:Publish"
+        Resource  = local.created_topic_arn
+        Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+      },
+      {
+        Sid       = "BudgetsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "budgets.amazonaws.com" }
+        Action    = "SNS:Publish"
+        Resource  = local.created_topic_arn
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = var.account_id }
+          ArnLike      = { "aws:SourceArn" = var.budgets_source_arn }
+        }
+      },
+    ]
+  })
+}
+
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.email_addresses)
 

@@ -18,3 +18,8 @@ output "alarm_names" {
     { executions_failed = aws_cloudwatch_metric_alarm.executions_failed.alarm_name },
   )
 }
+
+output "sns_topic_policy" {
+  description = "The access policy the module set on the created topic (null: SNS's default policy)."
+  value       = length(aws_sns_topic_policy.this) > 0 ? local.topic_policy : null
+}

@@ -67,3 +67,33 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "budgets_publish" {
+  description = "Whether AWS Budgets notify the created topic: adds a topic policy that lets budgets.amazonaws.com publish (for the budgets matching budgets_source_arn). False keeps SNS's default policy. A given topic's policy is left to its owner."
+  type        = bool
+  default     = false
+}
+
+variable "budgets_source_arn" {
+  description = "aws:SourceArn pattern of the budgets allowed to publish (arn:<partition>:budgets::<account>:*)."
+  type        = string
+  default     = null
+}
+
+variable "account_id" {
+  description = "Account that owns the topic (aws:SourceAccount of the publishing services)."
+  type        = string
+  default     = null
+}
+
+variable "partition" {
+  description = "AWS partition of the account (aws, aws-cn, aws-us-gov)."
+  type        = string
+  default     = "aws"
+}
+
+variable "region" {
+  description = "Region of the topic."
+  type        = string
+  default     = null
+}

@@ -205,7 +205,7 @@ locals {
     }],
   )
 
-  body = jsonencode({ widgets = local.widgets })
+  body = jsonencode({ widgets = concat(local.widgets, local.budget_widgets) })
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

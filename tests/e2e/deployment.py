@@ -22,6 +22,8 @@ NAME = "tollgate-e2e"
 WORKSPACE = "e2e"
 STANDARD_NAME = "tollgate-std-e2e"  # not a prefix of NAME, nor NAME of it: leftovers are told apart
 STANDARD_WORKSPACE = "e2e-standard"
+REPORTING_NAME = "tollgate-rpt-e2e"
+REPORTING_WORKSPACE = "e2e-reporting"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
         "name": NAME,
         "localstack_endpoint": endpoint,
         "config_cache_seconds": 1,
+        # tag activation is account-wide: only the reporting deployment (test_reporting.py) does it
+        "cost_allocation_tags_enabled": False,
+        "budgets": {},
         "inference_profiles": {
             "sales": {
                 "model": "claude-3-haiku",
@@ -126,6 +131,8 @@ def standard_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
         "inference_profiles": {},
         "create_dashboard": False,
         "alarms_enabled": False,
+        "cost_allocation_tags_enabled": False,
+        "budgets": {},
         "limits": [
             {
                 "scope": {"applicationId": run.app("standard")},
@@ -140,6 +147,40 @@ def standard_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
             run.app("registry"): {"cost_centers": ["sales"], "routes": ["nova-micro"]},
         },
     }
+
+
+def reporting_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
+    """The reporting deployment: three cost centers of this run, each behind its own profile, with
+    a budget and a monthly USD limit; tag activation on; metrics in a namespace of this run."""
+    centers = reporting_cost_centers(run)
+    models = {"north": "nova-lite", "south": "claude-3-haiku", "west": "nova-micro"}
+    return {
+        "name": REPORTING_NAME,
+        "localstack_endpoint": endpoint,
+        "config_cache_seconds": 1,
+        "metrics_namespace": f"TollgateE2E/{run.id}",
+        "create_dashboard": False,
+        "cost_allocation_tags_enabled": True,
+        "inference_profiles": {
+            route: {
+                "model": models[route],
+                "tags": {"costCenter": cc, "applicationId": run.app("report-a"), "environment": "production"},
+            }
+            for route, cc in centers.items()
+        },
+        "budgets": {
+            route: {"amount_usd": 5 + i, "tag_value": cc} for i, (route, cc) in enumerate(centers.items())
+        },
+        "limits": [
+            {"scope": {"costCenter": cc}, "window": "month", "unit": "usd", "limit": 10, "enforce": False}
+            for cc in centers.values()
+        ],
+    }
+
+
+def reporting_cost_centers(run: Run) -> dict[str, str]:
+    """Route (profile) -> this run's cost center."""
+    return {route: f"e2e-{run.id}-{route}" for route in ("north", "south", "west")}
 
 
 def terraform(*args: str, check: bool = True, workspace: str | None) -> subprocess.CompletedProcess:

@@ -145,3 +145,37 @@ run "no_dashboard_when_turned_off" {
     error_message = "create_dashboard = false must create no dashboard."
   }
 }
+
+run "spend_per_cost_center_against_budget_and_limit" {
+  command = plan
+
+  variables {
+    budgets = { sales = { amount_usd = 250 }, ops = { amount_usd = 40, tag_value = "operations" } }
+    limits = [
+      { scope = { costCenter = "sales" }, window = "month", unit = "usd", limit = 200 },
+      { scope = { costCenter = "sales" }, window = "day", unit = "usd", limit = 20 },
+      { scope = { costCenter = "support" }, window = "month", unit = "usd", limit = 75, name = "support-monthly" },
+    ]
+  }
+
+  assert {
+    condition = {
+      for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.title => [for a in w.properties.annotations.horizontal : "${a.label}=${a.value}"]
+      if startswith(try(w.properties.title, ""), "Spend of ")
+      } == {
+      "Spend of operations against budget and limit (USD)" = ["monthly budget=40"]
+      "Spend of sales against budget and limit (USD)"      = ["monthly budget=250", "monthly limit=200"]
+      "Spend of support against budget and limit (USD)"    = ["monthly limit=75"]
+    }
+    error_message = "Each cost center with a budget or a monthly USD limit gets a widget with its lines (daily limits are not monthly lines)."
+  }
+
+  assert {
+    condition = alltrue([for w in jsondecode(module.dashboard[0].dashboard_body).widgets :
+      jsonencode(w.properties.metrics[0]) == jsonencode(["Acme/GenAI-Budget", "EstimatedCostUSD", "CostCenter", regex("^Spend of (.*) against", w.properties.title)[0], { id = "m1", stat = "Sum", visible = false }])
+      && w.properties.metrics[1][0].expression == "RUNNING_SUM(m1)"
+      if startswith(try(w.properties.title, ""), "Spend of ")
+    ])
+    error_message = "The widgets read the one aggregate series EstimatedCostUSD{CostCenter} per cost center (no SEARCH), accumulated."
+  }
+}

@@ -37,6 +37,7 @@ from .model import (
     invoke_prompt,
     invoke_response,
 )
+from .usage import USAGE, Served
 
 ARN_RE = re.compile(r"^arn:aws[\w-]*:bedrock:([a-z0-9-]*):(\d{12})?:([a-z-]+)/(.+)$")
 PROFILE_NAME_RE = re.compile(r"^([0-9a-zA-Z][ _-]?)+$")
@@ -84,6 +85,7 @@ class Target:
     model: FoundationModel
     metric_id: str  # what AWS/Bedrock reports the call under
     on_demand: bool  # served without a (system) inference profile
+    profile_arn: str | None = None  # the application inference profile, whose tags bill the call
 
     @property
     def fault_keys(self) -> set[str]:
@@ -118,7 +120,12 @@ def resolve(account: str, region: str, identifier: str) -> Target:
         if profile:
             # copied from a foundation-model ARN, it serves on demand in one region
             on_demand = profile["_sourceKind"] == "foundation-model"
-            return Target(MODELS[profile["_modelId"]], metric_id, on_demand=on_demand)
+            return Target(
+                MODELS[profile["_modelId"]],
+                metric_id,
+                on_demand=on_demand,
+                profile_arn=profile["inferenceProfileArn"],
+            )
     raise _invalid(INVALID_MODEL)
 
 
@@ -358,6 +365,18 @@ class BedrockRuntimeProvider:
             metrics.failure(account, region, target.metric_id, e.status)
             raise _error(e) from None
         latency_ms = max(1, round((time.monotonic() - started) * 1000))
+        USAGE.add(
+            Served(
+                datetime.now(UTC),
+                account,
+                region,
+                target.model.model_id,
+                target.profile_arn,
+                completion.input_tokens,
+                completion.output_tokens,
+                tuple(sorted(STORE.tags.get(target.profile_arn, {}).items())) if target.profile_arn else (),
+            )
+        )
         metrics.success(
             account, region, target.metric_id, latency_ms, completion.input_tokens, completion.output_tokens
         )
