@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tollgate.catalogue import Catalogue
+from tollgate.catalogue import Catalogue, exclusive_parameter_problems
 from tollgate.converse import build_converse_request
 from tollgate.pricing import Prices
 from tollgate.routing import ResolvedRoute, Route, find_route, resolve
@@ -122,7 +122,9 @@ def validate_request(
         top_k_path=catalogue.top_k_path(route.family),
         request_metadata={"requestId": request_id, **tags},
     )
-    prices = Prices(route.input_usd_per_1k, route.output_usd_per_1k)
+    prices = Prices(
+        route.input_usd_per_1k, route.output_usd_per_1k, route.cache_read_usd_per_1k, route.cache_write_usd_per_1k
+    )
     input_tokens = estimate_input_tokens(m["content"] for m in messages)
     context = {
         "valid": True,
@@ -252,6 +254,11 @@ def _check_prompt(
             )
     messages = _check_messages(prompt.get("messages"), options, errors)
     parameters = _check_parameters(prompt.get("parameters"), route, errors)
+    if route is not None:  # the model's own parameter rules (catalogue.py), so Bedrock never answers 400
+        for path, message in exclusive_parameter_problems(
+            parameters, route.exclusive_parameters, route.name, route.base_model_id
+        ):
+            errors.add(path, message)
     return messages, parameters
 
 
