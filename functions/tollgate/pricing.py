@@ -50,9 +50,9 @@ class Prices:
     def cost_usd(
         self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0
     ) -> Decimal:
-        cache_read = self.input_usd_per_1k if self.cache_read_usd_per_1k is None else self.cache_read_usd_per_1k
-        cache_write = (
-            self.input_usd_per_1k if self.cache_write_usd_per_1k is None else self.cache_write_usd_per_1k
+        cache_read, cache_write = (
+            self.input_usd_per_1k if price is None else price
+            for price in (self.cache_read_usd_per_1k, self.cache_write_usd_per_1k)
         )
         cost = (
             self.input_usd_per_1k * input_tokens

@@ -123,7 +123,10 @@ def validate_request(
         request_metadata={"requestId": request_id, **tags},
     )
     prices = Prices(
-        route.input_usd_per_1k, route.output_usd_per_1k, route.cache_read_usd_per_1k, route.cache_write_usd_per_1k
+        route.input_usd_per_1k,
+        route.output_usd_per_1k,
+        route.cache_read_usd_per_1k,
+        route.cache_write_usd_per_1k,
     )
     input_tokens = estimate_input_tokens(m["content"] for m in messages)
     context = {

@@ -20,9 +20,7 @@ OPTIONS = ValidationOptions(("dev", "production"), 100_000, False)
 def request_context(catalogue):
     def make(request_id="req-1", **changes):
         request = {**article_request(), "requestId": request_id, **changes}
-        context = validate_request(
-            request, routes=article_routes(), catalogue=catalogue, options=OPTIONS
-        )
+        context = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
         assert context.valid, context.context
         return context.context
 

@@ -19,9 +19,7 @@ OPTIONS = ValidationOptions(("production",), 100_000, False)
 @pytest.fixture
 def context(catalogue):
     request = {**article_request(), "requestId": "req-1"}
-    return validate_request(
-        request, routes=article_routes(), catalogue=catalogue, options=OPTIONS
-    ).context
+    return validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS).context
 
 
 def invocation(context):
@@ -188,9 +186,7 @@ def test_a_permanent_denial_says_it_can_never_fit(context, capsys):
 def test_an_invalid_request_ends_in_validation_error_listing_the_fields(catalogue, capsys):
     bad = {**article_request(), "model": "gpt-4", "requestId": "req-9"}
     del bad["tags"]["applicationId"]
-    context = validate_request(
-        bad, routes=article_routes(), catalogue=catalogue, options=OPTIONS
-    ).context
+    context = validate_request(bad, routes=article_routes(), catalogue=catalogue, options=OPTIONS).context
     result = record_metrics.handler({"context": context, "outcome": "invalid"}, None)
     cause = json.loads(result["cause"])
     assert cause["error"] == "ValidationError"
