@@ -79,6 +79,13 @@ variable "models" {
   }
 }
 
+variable "model_lifecycle_check" {
+  description = "Warn at plan time (check \"model_lifecycle\") about every route whose model the catalogue lists as Legacy or past its end of life. A check never blocks an apply; turn it off only where those models are still served to you (the LocalStack emulator, a private extended-access arrangement)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "inference_profiles" {
   description = "Application inference profiles, one per cost center (or team, application): route name -> the model it copies (an alias from `models`, or a foundation-model / system inference profile ARN) and its cost allocation tags. A request whose `model` is the route name is sent through the profile, so Bedrock bills it under those tags."
   type = map(object({

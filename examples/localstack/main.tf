@@ -55,9 +55,10 @@ module "tollgate" {
   name                = var.name
   lambda_package_path = var.lambda_package_path
 
-  models             = var.models != null ? var.models : local.default_and_article_models
-  inference_profiles = var.inference_profiles
-  limits             = var.limits
+  models                = var.models != null ? var.models : local.default_and_article_models
+  inference_profiles    = var.inference_profiles
+  model_lifecycle_check = var.model_lifecycle_check
+  limits                = var.limits
 
   workflow_type                = var.workflow_type
   config_cache_seconds         = var.config_cache_seconds

@@ -39,6 +39,12 @@ variable "models" {
   default = null
 }
 
+variable "model_lifecycle_check" {
+  description = "The module's plan-time warning about Legacy or end-of-life routes (the article's routes here, which the emulator still serves). See the module's `model_lifecycle_check`."
+  type        = bool
+  default     = true
+}
+
 variable "inference_profiles" {
   description = "Cost-center routes through application inference profiles. See the module's `inference_profiles`."
   type = map(object({

@@ -85,3 +85,17 @@ run "cache_prices_must_not_be_negative" {
   }
   expect_failures = [var.models]
 }
+
+run "the_warning_can_be_turned_off" {
+  command = plan
+
+  variables {
+    models                = { sonnet = { model_id = "us.anthropic.claude-3-5-sonnet-20241022-v2:0" } }
+    model_lifecycle_check = false
+  }
+
+  assert {
+    condition     = keys(local.retiring_routes) == ["sonnet"]
+    error_message = "Turning the warning off must not hide which routes retire (the check alone is silenced)."
+  }
+}
