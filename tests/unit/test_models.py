@@ -138,3 +138,63 @@ def test_the_articles_models_are_legacy_with_their_eol_dates(catalogue):
     assert (haiku_35.lifecycle, haiku_35.eol_date) == ("LEGACY", "2026-06-19")
     assert catalogue.model("anthropic.claude-3-haiku-20240307-v1:0").eol_date == "2026-09-10"
     assert catalogue.model(HAIKU_45).lifecycle == "ACTIVE"
+
+
+# --- tollgate models -------------------------------------------------------------------------------
+class FakeBedrock:
+    """ListFoundationModels / GetFoundationModel answers, as Bedrock shapes them."""
+
+    def __init__(self, listed, hidden=()):
+        self.listed, self.hidden, self.gets = listed, dict(hidden), []
+
+    def list_foundation_models(self):
+        return {"modelSummaries": [{"modelId": k, "modelLifecycle": v} for k, v in self.listed.items()]}
+
+    def get_foundation_model(self, modelIdentifier):
+        from botocore.exceptions import ClientError
+
+        self.gets.append(modelIdentifier)
+        if modelIdentifier in self.hidden:
+            return {
+                "modelDetails": {"modelId": modelIdentifier, "modelLifecycle": self.hidden[modelIdentifier]}
+            }
+        error = {"Error": {"Code": "ResourceNotFoundException", "Message": "no such model"}}
+        raise ClientError(error, "GetFoundationModel")
+
+
+def test_models_flags_legacy_and_eol_routes_from_bedrocks_lifecycle(catalogue):
+    from datetime import UTC, date, datetime
+
+    from tollgate.lifecycle import model_rows
+
+    routes = {
+        **route(),
+        **route("claude-3-5-haiku", "us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        **route("sonnet", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        **route("gone", "acme.gone-v1:0", input_usd_per_1k=Decimal(1), output_usd_per_1k=Decimal(1)),
+        "sales": Route(
+            name="sales",
+            kind="application_profile",
+            model_id="arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc",
+            base_model_id="amazon.nova-lite-v1:0",
+        ),
+    }
+    bedrock = FakeBedrock(
+        {
+            "anthropic.claude-haiku-4-5-20251001-v1:0": {"status": "ACTIVE"},
+            "anthropic.claude-3-5-haiku-20241022-v1:0": {
+                "status": "LEGACY",
+                "endOfLifeTime": datetime(2026, 6, 19, tzinfo=UTC),
+            },
+            "amazon.nova-lite-v1:0": {"status": "ACTIVE"},
+        },
+        hidden={"anthropic.claude-3-5-sonnet-20241022-v2:0": {"status": "LEGACY"}},
+    )
+    rows = {r["route"]: r for r in model_rows(routes, bedrock, catalogue, today=date(2026, 11, 30))}
+    assert rows["claude-haiku-4-5"]["foundationModel"] == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert (rows["claude-haiku-4-5"]["status"], rows["claude-haiku-4-5"]["flag"]) == ("ACTIVE", "")
+    assert rows["claude-3-5-haiku"]["flag"] == "EOL since 2026-06-19"
+    assert rows["sonnet"]["flag"] == "LEGACY"  # not listed: asked with GetFoundationModel
+    assert rows["gone"]["flag"] == "NOT FOUND on Bedrock"
+    assert (rows["sales"]["foundationModel"], rows["sales"]["flag"]) == ("amazon.nova-lite-v1:0", "")
+    assert sorted(bedrock.gets) == ["acme.gone-v1:0", "anthropic.claude-3-5-sonnet-20241022-v2:0"]
