@@ -374,11 +374,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(
-            format_table(
-                [{**r, "catalogueLifecycle": r["catalogueLifecycle"] or "-"} for r in rows], MODEL_COLUMNS
-            )
-        )
+        shown = [{k: "-" if v is None else v for k, v in r.items()} for r in rows]
+        print(format_table(shown, MODEL_COLUMNS))
         flagged = [r for r in rows if r["flag"]]
         if flagged:
             print(
