@@ -31,11 +31,13 @@ locals {
   # (the package reads it by baseModelId), so they are not copied into the route items.
   default_models = {
     for alias, id in local.catalogue.aliases : alias => {
-      model_id           = id
-      input_usd_per_1k   = null
-      output_usd_per_1k  = null
-      max_tokens         = null
-      default_max_tokens = null
+      model_id               = id
+      input_usd_per_1k       = null
+      output_usd_per_1k      = null
+      cache_read_usd_per_1k  = null
+      cache_write_usd_per_1k = null
+      max_tokens             = null
+      default_max_tokens     = null
     }
   }
   models = var.models == null ? local.default_models : var.models
@@ -43,14 +45,16 @@ locals {
   # --- routes ------------------------------------------------------------------------------
   model_routes = {
     for alias, m in local.models : alias => {
-      kind               = "model"
-      model_id           = m.model_id
-      base_model_id      = m.model_id
-      base_route         = null
-      input_usd_per_1k   = m.input_usd_per_1k
-      output_usd_per_1k  = m.output_usd_per_1k
-      max_tokens         = m.max_tokens
-      default_max_tokens = m.default_max_tokens
+      kind                   = "model"
+      model_id               = m.model_id
+      base_model_id          = m.model_id
+      base_route             = null
+      input_usd_per_1k       = m.input_usd_per_1k
+      output_usd_per_1k      = m.output_usd_per_1k
+      cache_read_usd_per_1k  = m.cache_read_usd_per_1k
+      cache_write_usd_per_1k = m.cache_write_usd_per_1k
+      max_tokens             = m.max_tokens
+      default_max_tokens     = m.default_max_tokens
     }
   }
 
@@ -72,19 +76,27 @@ locals {
         "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${local.profile_sources[k].base_model_id}" :
         "arn:${local.partition}:bedrock:${local.region}::foundation-model/${local.profile_sources[k].base_model_id}"
       )
-      base_model_id      = local.profile_sources[k].base_model_id
-      base_route         = local.profile_sources[k].alias
-      input_usd_per_1k   = p.input_usd_per_1k != null ? p.input_usd_per_1k : try(local.models[p.model].input_usd_per_1k, null)
-      output_usd_per_1k  = p.output_usd_per_1k != null ? p.output_usd_per_1k : try(local.models[p.model].output_usd_per_1k, null)
-      max_tokens         = p.max_tokens != null ? p.max_tokens : try(local.models[p.model].max_tokens, null)
-      default_max_tokens = try(local.models[p.model].default_max_tokens, null)
-      tags               = merge(var.tags, p.tags)
+      base_model_id          = local.profile_sources[k].base_model_id
+      base_route             = local.profile_sources[k].alias
+      input_usd_per_1k       = p.input_usd_per_1k != null ? p.input_usd_per_1k : try(local.models[p.model].input_usd_per_1k, null)
+      output_usd_per_1k      = p.output_usd_per_1k != null ? p.output_usd_per_1k : try(local.models[p.model].output_usd_per_1k, null)
+      cache_read_usd_per_1k  = p.cache_read_usd_per_1k != null ? p.cache_read_usd_per_1k : try(local.models[p.model].cache_read_usd_per_1k, null)
+      cache_write_usd_per_1k = p.cache_write_usd_per_1k != null ? p.cache_write_usd_per_1k : try(local.models[p.model].cache_write_usd_per_1k, null)
+      max_tokens             = p.max_tokens != null ? p.max_tokens : try(local.models[p.model].max_tokens, null)
+      default_max_tokens     = try(local.models[p.model].default_max_tokens, null)
+      tags                   = merge(var.tags, p.tags)
     }
   }
-  profile_arns   = module.inference_profiles.arns
-  profile_routes = module.inference_profiles.routes
-  routes         = merge(local.model_routes, local.profile_routes)
-  route_names    = concat(keys(local.models), keys(var.inference_profiles))
+  profile_arns = module.inference_profiles.arns
+  # The cache prices ride along outside the sub-module (it passes the other prices through).
+  profile_routes = {
+    for k, r in module.inference_profiles.routes : k => merge(r, {
+      cache_read_usd_per_1k  = local.profiles[k].cache_read_usd_per_1k
+      cache_write_usd_per_1k = local.profiles[k].cache_write_usd_per_1k
+    })
+  }
+  routes      = merge(local.model_routes, local.profile_routes)
+  route_names = concat(keys(local.models), keys(var.inference_profiles))
   # Values a limit's `model` scope may name without looking like a model ID or ARN.
   known_model_scopes = concat(["*"], local.route_names, [for m in values(local.models) : m.model_id])
 
@@ -101,10 +113,12 @@ locals {
       { for attr, v in { baseRoute = r.base_route } : attr => { S = v } if v != null },
       {
         for attr, v in {
-          inputUsdPer1k    = r.input_usd_per_1k
-          outputUsdPer1k   = r.output_usd_per_1k
-          maxTokens        = r.max_tokens
-          defaultMaxTokens = r.default_max_tokens
+          inputUsdPer1k      = r.input_usd_per_1k
+          outputUsdPer1k     = r.output_usd_per_1k
+          cacheReadUsdPer1k  = r.cache_read_usd_per_1k
+          cacheWriteUsdPer1k = r.cache_write_usd_per_1k
+          maxTokens          = r.max_tokens
+          defaultMaxTokens   = r.default_max_tokens
         } : attr => { N = tostring(v) } if v != null
       },
     ))

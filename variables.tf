@@ -28,13 +28,15 @@ variable "lambda_package_path" {
 # --- routes -----------------------------------------------------------------------------------
 
 variable "models" {
-  description = "Model routes: alias (what a request puts in `model`) -> foundation-model ID or system (cross-region) inference profile ID, with optional price (USD per 1,000 tokens) and max-tokens overrides. Null means the six aliases of functions/tollgate/data/models.json with the catalogue's prices."
+  description = "Model routes: alias (what a request puts in `model`) -> foundation-model ID or system (cross-region) inference profile ID, with optional price (USD per 1,000 tokens: input, output, cache read, cache write) and max-tokens overrides. A price left null comes from the catalogue (cache prices: the input price when the route overrides input_usd_per_1k); override where a geographic or global profile, or your contract, is priced otherwise (docs/models.md). Null means the aliases of functions/tollgate/data/models.json (models Bedrock serves today) with the catalogue's prices; the article's six aliases are in examples/routing/article.json."
   type = map(object({
-    model_id           = string
-    input_usd_per_1k   = optional(number)
-    output_usd_per_1k  = optional(number)
-    max_tokens         = optional(number)
-    default_max_tokens = optional(number)
+    model_id               = string
+    input_usd_per_1k       = optional(number)
+    output_usd_per_1k      = optional(number)
+    cache_read_usd_per_1k  = optional(number)
+    cache_write_usd_per_1k = optional(number)
+    max_tokens             = optional(number)
+    default_max_tokens     = optional(number)
   }))
   default = null
 
@@ -50,9 +52,9 @@ variable "models" {
 
   validation {
     condition = var.models == null || alltrue(flatten([for m in values(coalesce(var.models, {})) : [
-      for p in [m.input_usd_per_1k, m.output_usd_per_1k] : p == null ? true : p >= 0
+      for p in [m.input_usd_per_1k, m.output_usd_per_1k, m.cache_read_usd_per_1k, m.cache_write_usd_per_1k] : p == null ? true : p >= 0
     ]]))
-    error_message = "models: input_usd_per_1k and output_usd_per_1k must be zero or more (USD per 1,000 tokens)."
+    error_message = "models: input_usd_per_1k, output_usd_per_1k, cache_read_usd_per_1k and cache_write_usd_per_1k must be zero or more (USD per 1,000 tokens)."
   }
 
   validation {
@@ -77,15 +79,24 @@ variable "models" {
   }
 }
 
+variable "model_lifecycle_check" {
+  description = "Warn at plan time (check \"model_lifecycle\") about every route whose model the catalogue lists as Legacy or past its end of life. A check never blocks an apply; turn it off only where those models are still served to you (the LocalStack emulator, a private extended-access arrangement)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "inference_profiles" {
   description = "Application inference profiles, one per cost center (or team, application): route name -> the model it copies (an alias from `models`, or a foundation-model / system inference profile ARN) and its cost allocation tags. A request whose `model` is the route name is sent through the profile, so Bedrock bills it under those tags."
   type = map(object({
-    model             = string
-    tags              = optional(map(string), {})
-    description       = optional(string)
-    input_usd_per_1k  = optional(number)
-    output_usd_per_1k = optional(number)
-    max_tokens        = optional(number)
+    model                  = string
+    tags                   = optional(map(string), {})
+    description            = optional(string)
+    input_usd_per_1k       = optional(number)
+    output_usd_per_1k      = optional(number)
+    cache_read_usd_per_1k  = optional(number)
+    cache_write_usd_per_1k = optional(number)
+    max_tokens             = optional(number)
   }))
   default = {}
 
@@ -131,9 +142,9 @@ variable "inference_profiles" {
 
   validation {
     condition = alltrue(flatten([for p in values(var.inference_profiles) : [
-      for x in [p.input_usd_per_1k, p.output_usd_per_1k] : x == null ? true : x >= 0
+      for x in [p.input_usd_per_1k, p.output_usd_per_1k, p.cache_read_usd_per_1k, p.cache_write_usd_per_1k] : x == null ? true : x >= 0
     ]]))
-    error_message = "inference_profiles: input_usd_per_1k and output_usd_per_1k must be zero or more (USD per 1,000 tokens)."
+    error_message = "inference_profiles: input_usd_per_1k, output_usd_per_1k, cache_read_usd_per_1k and cache_write_usd_per_1k must be zero or more (USD per 1,000 tokens)."
   }
 
   validation {

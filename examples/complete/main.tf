@@ -12,23 +12,25 @@ module "tollgate" {
   name                = var.name
   lambda_package_path = var.lambda_package_path
 
-  # models: the catalogue's six aliases (functions/tollgate/data/models.json) by default.
+  # models: the catalogue's aliases (functions/tollgate/data/models.json) by default: models
+  # Bedrock serves today. The article's six aliases are in examples/routing/article.json.
 
-  # The article's cost-center profiles: each copies Claude 3 Haiku and tags its usage, so Cost
-  # Explorer can group Bedrock spend by costCenter once the tag is activated for billing.
+  # The article's cost-center profiles: each copies Claude Haiku 4.5 (through its us. system
+  # profile; the article used Claude 3 Haiku, past its end of life since 2026-09-10) and tags its
+  # usage, so Cost Explorer can group Bedrock spend by costCenter once the tag is activated.
   inference_profiles = {
     sales = {
-      model       = "claude-3-haiku"
+      model       = "claude-haiku-4-5"
       description = "Sales cost center: AWS documentation helper in production"
       tags        = { costCenter = "sales", applicationId = "aws-documentation-helper", environment = "production" }
     }
     services = {
-      model       = "claude-3-haiku"
+      model       = "claude-haiku-4-5"
       description = "Services cost center: AWS documentation helper in production"
       tags        = { costCenter = "services", applicationId = "aws-documentation-helper", environment = "production" }
     }
     support = {
-      model       = "claude-3-haiku"
+      model       = "claude-haiku-4-5"
       description = "Support cost center: AWS documentation helper in production"
       tags        = { costCenter = "support", applicationId = "aws-documentation-helper", environment = "production" }
     }
@@ -36,8 +38,8 @@ module "tollgate" {
 
   limits = [
     # Keep one model from swallowing a burst: tokens per minute on the larger models.
-    { scope = { model = "claude-3-5-sonnet-v2" }, window = "minute", unit = "total_tokens", limit = 200000 },
-    { scope = { model = "claude-3-5-haiku" }, window = "minute", unit = "total_tokens", limit = 400000 },
+    { scope = { model = "nova-pro" }, window = "minute", unit = "total_tokens", limit = 200000 },
+    { scope = { model = "claude-haiku-4-5" }, window = "minute", unit = "total_tokens", limit = 400000 },
     # Daily budgets per cost center, in dollars.
     { scope = { costCenter = "sales" }, window = "day", unit = "usd", limit = 50 },
     { scope = { costCenter = "services" }, window = "day", unit = "usd", limit = 30 },

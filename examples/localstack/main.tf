@@ -29,16 +29,39 @@ provider "aws" {
   }
 }
 
+# The article's routing (claude-3-5-haiku ...) besides the catalogue's default aliases, so that
+# `make demo` and the end-to-end tests can send the article's request unchanged. Its models are
+# Legacy or past their end of life on AWS: the module's `model_lifecycle` check warns about them at
+# plan time, which is expected here (docs/models.md).
+locals {
+  catalogue = jsondecode(file("${path.module}/../../functions/tollgate/data/models.json"))
+  default_and_article_models = {
+    for alias, id in merge(
+      local.catalogue.aliases,
+      { for alias, m in jsondecode(file("${path.module}/../routing/article.json")).models : alias => m.model_id },
+      ) : alias => {
+      model_id               = id
+      input_usd_per_1k       = null
+      output_usd_per_1k      = null
+      cache_read_usd_per_1k  = null
+      cache_write_usd_per_1k = null
+      max_tokens             = null
+      default_max_tokens     = null
+    }
+  }
+}
+
 module "tollgate" {
   source = "../.."
 
   name                = var.name
   lambda_package_path = var.lambda_package_path
 
-  models             = var.models
-  inference_profiles = var.inference_profiles
-  limits             = var.limits
-  applications       = var.applications
+  models                = var.models != null ? var.models : local.default_and_article_models
+  inference_profiles    = var.inference_profiles
+  model_lifecycle_check = var.model_lifecycle_check
+  limits                = var.limits
+  applications          = var.applications
 
   workflow_type                = var.workflow_type
   config_cache_seconds         = var.config_cache_seconds

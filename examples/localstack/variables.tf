@@ -26,26 +26,36 @@ variable "lambda_package_path" {
 }
 
 variable "models" {
-  description = "Model routes (null: the catalogue's six aliases). See the module's `models`."
+  description = "Model routes (null: the catalogue's aliases plus the article's six of examples/routing/article.json, which the local Bedrock emulator still serves). See the module's `models`."
   type = map(object({
-    model_id           = string
-    input_usd_per_1k   = optional(number)
-    output_usd_per_1k  = optional(number)
-    max_tokens         = optional(number)
-    default_max_tokens = optional(number)
+    model_id               = string
+    input_usd_per_1k       = optional(number)
+    output_usd_per_1k      = optional(number)
+    cache_read_usd_per_1k  = optional(number)
+    cache_write_usd_per_1k = optional(number)
+    max_tokens             = optional(number)
+    default_max_tokens     = optional(number)
   }))
   default = null
+}
+
+variable "model_lifecycle_check" {
+  description = "The module's plan-time warning about Legacy or end-of-life routes (the article's routes here, which the emulator still serves). See the module's `model_lifecycle_check`."
+  type        = bool
+  default     = true
 }
 
 variable "inference_profiles" {
   description = "Cost-center routes through application inference profiles. See the module's `inference_profiles`."
   type = map(object({
-    model             = string
-    tags              = optional(map(string), {})
-    description       = optional(string)
-    input_usd_per_1k  = optional(number)
-    output_usd_per_1k = optional(number)
-    max_tokens        = optional(number)
+    model                  = string
+    tags                   = optional(map(string), {})
+    description            = optional(string)
+    input_usd_per_1k       = optional(number)
+    output_usd_per_1k      = optional(number)
+    cache_read_usd_per_1k  = optional(number)
+    cache_write_usd_per_1k = optional(number)
+    max_tokens             = optional(number)
   }))
   default = {
     sales = {

@@ -1,7 +1,8 @@
-"""The model catalogue (``data/models.json``): default aliases, families, prices, output ceilings.
+"""The model catalogue (``data/models.json``): default aliases, families, lifecycles, prices
+(input, output, cache read, cache write), output ceilings and per-family parameter rules.
 
-Terraform reads the same file for its default ``models`` variable, so there is one price table.
-Numbers are read as ``Decimal`` so prices keep their exact decimal value.
+Terraform reads the same file for its default ``models`` variable and its lifecycle check, so there
+is one table. Numbers are read as ``Decimal`` so prices keep their exact decimal value.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +30,11 @@ class ModelInfo:
     output_usd_per_1k: Decimal | None
     max_tokens: int
     default_max_tokens: int
+    cache_read_usd_per_1k: Decimal | None = None
+    cache_write_usd_per_1k: Decimal | None = None
+    lifecycle: str | None = None  # ACTIVE | LEGACY (AWS's modelLifecycle status); None: not checked
+    eol_date: str | None = None  # YYYY-MM-DD
+    exclusive_parameters: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Catalogue:
     models: dict[str, dict]
     families: dict[str, dict]
     prices_as_of: str
+    parameter_rules: dict[str, dict] = field(default_factory=dict)
+    checked_on: str = ""
 
     def model(self, model_id: str) -> ModelInfo:
         """What the catalogue knows of ``model_id``; unknown models get their provider's family
@@ -48,6 +56,15 @@ class Catalogue:
             output_usd_per_1k=as_decimal(entry.get("outputUsdPer1k")),
             max_tokens=int(entry.get("maxTokens") or FALLBACK_MAX_TOKENS),
             default_max_tokens=int(entry.get("defaultMaxTokens") or FALLBACK_DEFAULT_MAX_TOKENS),
+            cache_read_usd_per_1k=as_decimal(entry.get("cacheReadUsdPer1k")),
+            cache_write_usd_per_1k=as_decimal(entry.get("cacheWriteUsdPer1k")),
+            lifecycle=entry.get("lifecycle"),
+            eol_date=entry.get("eolDate"),
+            exclusive_parameters=tuple(
+                tuple(group)
+                for rule in entry.get("parameterRules") or ()
+                for group in (self.parameter_rules.get(rule) or {}).get("exclusive") or ()
+            ),
         )
 
     def top_k_path(self, family: str) -> str | None:
@@ -83,4 +100,26 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
         models=dict(data["models"]),
         families=dict(data["families"]),
         prices_as_of=str(data.get("pricesAsOf", "")),
+        parameter_rules=dict(data.get("parameterRules") or {}),
+        checked_on=str(data.get("checkedOn", "")),
     )
+
+
+def exclusive_parameter_problems(
+    parameters: dict, exclusive: tuple[tuple[str, ...], ...], route_name: str, model_id: str
+) -> list[tuple[str, str]]:
+    """(field, message) for each group of parameters the model accepts only one of, when a request
+    sets more than one: Bedrock would answer it with a 400 at invoke time."""
+    problems = []
+    for group in exclusive:
+        given = [name for name in group if parameters.get(name) is not None]
+        if len(given) > 1:
+            names = " and ".join(given)
+            problems.append(
+                (
+                    f"prompt.parameters.{given[-1]}",
+                    f"Model '{route_name}' ({model_id}) accepts only one of {names}, not both: "
+                    f"send {given[0]} or {given[-1]} alone (Bedrock rejects the pair for this model).",
+                )
+            )
+    return problems

@@ -430,6 +430,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from tollgate.catalogue import load_catalogue
+    from tollgate.lifecycle import MODEL_COLUMNS, model_rows
+    from tollgate.routing import routes_from_items
+
+    catalogue = load_catalogue()
+    items = _query_all(
+        aws_client(args, "dynamodb"),
+        TableName=Resolver(args).table_name(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "ROUTE"}},
+    )
+    rows = model_rows(routes_from_items(items, catalogue), aws_client(args, "bedrock"), catalogue)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        shown = [{k: "-" if v is None else v for k, v in r.items()} for r in rows]
+        print(format_table(shown, MODEL_COLUMNS))
+        flagged = [r for r in rows if r["flag"]]
+        if flagged:
+            print(
+                f"\n{len(flagged)} of {len(rows)} routes need attention: "
+                "move them to an ACTIVE model (docs/models.md)."
+            )
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -503,6 +530,10 @@ def parser() -> argparse.ArgumentParser:
         help="Cost Explorer service name to count (repeatable; default Amazon Bedrock)",
     )
     report.set_defaults(func=cmd_report)
+    models = commands.add_parser(
+        "models", parents=[common], help="every route with the lifecycle Bedrock reports for its model"
+    )
+    models.set_defaults(func=cmd_models)
     return top
 
 

@@ -27,6 +27,8 @@ UNITS = {
     "InvocationFailed": "Count",
     "InputTokens": "Count",
     "OutputTokens": "Count",
+    "CacheReadInputTokens": "Count",
+    "CacheWriteInputTokens": "Count",
     "EstimatedCostUSD": "None",
     "InvocationLatency": "Milliseconds",
 }

@@ -24,13 +24,15 @@ UNRESOLVED = "unresolved"
 
 def success_output(context: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
     """The success output from the context and a parsed Converse result (text, stopReason, usage,
-    latencyMs). Cost is the real usage at the route's prices; cache reads and writes, when a model
-    reports them, are priced as input tokens."""
+    latencyMs). Cost is the real usage at the route's prices, cache reads and cache writes each at
+    their own price (pricing.py)."""
     usage = result["usage"]
-    billed_input = (
-        usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
+    cost = Prices.from_payload(context["prices"]).cost_usd(
+        usage["inputTokens"],
+        usage["outputTokens"],
+        usage.get("cacheReadInputTokens", 0),
+        usage.get("cacheWriteInputTokens", 0),
     )
-    cost = Prices.from_payload(context["prices"]).cost_usd(billed_input, usage["outputTokens"])
     return {
         "requestId": context["requestId"],
         "modelId": context["modelId"],
@@ -133,6 +135,8 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
     if model_called:
         metrics["InputTokens"] = output["usage"]["inputTokens"]
         metrics["OutputTokens"] = output["usage"]["outputTokens"]
+        metrics["CacheReadInputTokens"] = output["usage"].get("cacheReadInputTokens", 0)
+        metrics["CacheWriteInputTokens"] = output["usage"].get("cacheWriteInputTokens", 0)
         metrics["EstimatedCostUSD"] = output["costUsd"]
         metrics["InvocationLatency"] = output["latencyMs"]
 

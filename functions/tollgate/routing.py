@@ -27,6 +27,8 @@ class Route:
     output_usd_per_1k: Decimal | None = None
     max_tokens: int | None = None
     default_max_tokens: int | None = None
+    cache_read_usd_per_1k: Decimal | None = None
+    cache_write_usd_per_1k: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ResolvedRoute:
     output_usd_per_1k: Decimal | None
     max_tokens: int
     default_max_tokens: int
+    cache_read_usd_per_1k: Decimal | None = None
+    cache_write_usd_per_1k: Decimal | None = None
+    exclusive_parameters: tuple[tuple[str, ...], ...] = ()
 
     @property
     def priced(self) -> bool:
@@ -70,6 +75,8 @@ def route_from_item(item: Mapping) -> Route:
         output_usd_per_1k=as_decimal(item.get("outputUsdPer1k")),
         max_tokens=_optional_int(item.get("maxTokens")),
         default_max_tokens=_optional_int(item.get("defaultMaxTokens")),
+        cache_read_usd_per_1k=as_decimal(item.get("cacheReadUsdPer1k")),
+        cache_write_usd_per_1k=as_decimal(item.get("cacheWriteUsdPer1k")),
     )
 
 
@@ -128,7 +135,20 @@ def resolve(route: Route, catalogue: Catalogue) -> ResolvedRoute:
         ),
         max_tokens=max_tokens,
         default_max_tokens=min(route.default_max_tokens or info.default_max_tokens, max_tokens),
+        cache_read_usd_per_1k=_cache_price(route, route.cache_read_usd_per_1k, info.cache_read_usd_per_1k),
+        cache_write_usd_per_1k=_cache_price(route, route.cache_write_usd_per_1k, info.cache_write_usd_per_1k),
+        exclusive_parameters=info.exclusive_parameters,
     )
+
+
+def _cache_price(route: Route, own: Decimal | None, catalogue_price: Decimal | None) -> Decimal | None:
+    """A route's cache price: its own; else the catalogue's, unless the route overrides the input
+    price (a contract price the catalogue's cache price would not match); else the input price."""
+    if own is not None:
+        return own
+    if route.input_usd_per_1k is None and catalogue_price is not None:
+        return catalogue_price
+    return route.input_usd_per_1k  # None: priced as whatever input price the route resolves to
 
 
 def _optional_int(value) -> int | None:

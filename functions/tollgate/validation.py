@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tollgate.applications import Application, registry_problems
-from tollgate.catalogue import Catalogue, strip_geo_prefix
+from tollgate.catalogue import Catalogue, exclusive_parameter_problems, strip_geo_prefix
 from tollgate.converse import build_converse_request
 from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
 from tollgate.pricing import Prices
@@ -148,7 +148,12 @@ def validate_request(
         top_k_path=catalogue.top_k_path(route.family),
         request_metadata={"requestId": request_id, **tags},
     )
-    prices = Prices(route.input_usd_per_1k, route.output_usd_per_1k)
+    prices = Prices(
+        route.input_usd_per_1k,
+        route.output_usd_per_1k,
+        route.cache_read_usd_per_1k,
+        route.cache_write_usd_per_1k,
+    )
     input_tokens = _input_estimate(
         options.input_token_estimate, route, messages, converse.arguments, count_tokens
     )
@@ -281,6 +286,11 @@ def _check_prompt(
             )
     messages = _check_messages(prompt.get("messages"), options, errors)
     parameters = _check_parameters(prompt.get("parameters"), route, errors)
+    if route is not None:  # the model's own parameter rules (catalogue.py), so Bedrock never answers 400
+        for path, message in exclusive_parameter_problems(
+            parameters, route.exclusive_parameters, route.name, route.base_model_id
+        ):
+            errors.add(path, message)
     return messages, parameters
 
 

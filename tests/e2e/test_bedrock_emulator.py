@@ -80,7 +80,7 @@ def profile(bedrock, account):
 # --- control plane --------------------------------------------------------------------------------
 def test_every_catalogue_model_is_a_foundation_model(bedrock):
     listed = {m["modelId"]: m for m in bedrock.list_foundation_models()["modelSummaries"]}
-    for model_id in CATALOGUE["models"]:
+    for model_id in (m for m in CATALOGUE["models"] if not m.startswith(("us.", "eu.", "global."))):
         details = bedrock.get_foundation_model(modelIdentifier=model_id)["modelDetails"]
         assert details["modelId"] == model_id
         assert details["modelArn"] == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"

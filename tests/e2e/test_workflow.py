@@ -33,6 +33,8 @@ METRIC_NAMES = {
     "InvocationFailed",
     "InputTokens",
     "OutputTokens",
+    "CacheReadInputTokens",
+    "CacheWriteInputTokens",
     "EstimatedCostUSD",
     "InvocationLatency",
 }

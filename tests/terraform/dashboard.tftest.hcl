@@ -30,7 +30,7 @@ variables {
   name                = "budget"
   metrics_namespace   = "Acme/GenAI-Budget"
   models = {
-    haiku = { model_id = "eu.anthropic.claude-3-haiku-20240307-v1:0" }
+    haiku = { model_id = "eu.anthropic.claude-haiku-4-5-20251001-v1:0" }
     lite  = { model_id = "amazon.nova-lite-v1:0" }
   }
   inference_profiles = {
@@ -90,7 +90,7 @@ run "dashboard_charts_bedrock_for_every_route_and_profile" {
 
   assert {
     condition = alltrue([for w in jsondecode(module.dashboard[0].dashboard_body).widgets :
-      toset([for m in w.properties.metrics : m[3]]) == toset(["eu.anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-lite-v1:0", "sales0000001"])
+      toset([for m in w.properties.metrics : m[3]]) == toset(["eu.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-lite-v1:0", "sales0000001"])
       if w.type == "metric" && strcontains(try(w.properties.title, ""), "Bedrock")
     ])
     error_message = "Every AWS/Bedrock widget must chart each routed model ID and each profile's unique ID."

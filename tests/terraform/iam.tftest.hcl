@@ -43,9 +43,9 @@ variables {
   lambda_package_path = "tests/terraform/fixtures/lambda.zip"
   inference_profiles = {
     # an alias, a foundation-model ARN, a system (cross-region) profile ARN
-    sales    = { model = "claude-3-haiku", tags = { costCenter = "sales" } }
+    sales    = { model = "claude-haiku-4-5", tags = { costCenter = "sales" } }
     services = { model = "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", tags = { costCenter = "services" } }
-    support  = { model = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0", tags = { costCenter = "support" } }
+    support  = { model = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0", tags = { costCenter = "support" } }
   }
 }
 
@@ -92,17 +92,13 @@ run "invoke_may_call_exactly_the_routed_models_and_profiles" {
 
   assert {
     condition = toset(one([for s in jsondecode(module.function["invoke"].policy).Statement : s.Resource if s.Sid == "InvokeRoutedModels"])) == toset([
-      # the six default aliases
+      # the catalogue's default aliases
       "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
       "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:0",
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0",
-      "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
-      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
-      "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
-      # what the profiles copy (the third is already allowed through its alias)
       "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0",
+      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+      # what the profiles copy is already allowed: through its alias, or as an alias's model
       # the application profiles
       "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/sales0000001",
       "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/services0002",
@@ -127,18 +123,18 @@ run "invoke_policy_follows_custom_models" {
 
   variables {
     models = {
-      haiku  = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
-      global = { model_id = "global.anthropic.claude-3-5-haiku-20241022-v1:0" }
+      nova   = { model_id = "amazon.nova-pro-v1:0" }
+      global = { model_id = "global.anthropic.claude-haiku-4-5-20251001-v1:0" }
     }
     inference_profiles = {}
   }
 
   assert {
     condition = toset(one([for s in jsondecode(module.function["invoke"].policy).Statement : s.Resource if s.Sid == "InvokeRoutedModels"])) == toset([
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-3-5-haiku-20241022-v1:0",
-      "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
-      "arn:aws:bedrock:::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0",
+      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
     ])
     error_message = "A global profile needs its model in every Region and the Region-less model ARN; nothing else may be named."
   }

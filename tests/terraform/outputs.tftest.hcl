@@ -81,9 +81,9 @@ override_resource {
 variables {
   lambda_package_path = "tests/terraform/fixtures/lambda.zip"
   inference_profiles = {
-    sales    = { model = "claude-3-haiku", tags = { costCenter = "sales", applicationId = "aws-documentation-helper", environment = "production" } }
-    services = { model = "claude-3-haiku", tags = { costCenter = "services", applicationId = "aws-documentation-helper", environment = "production" } }
-    support  = { model = "claude-3-haiku", tags = { costCenter = "support", applicationId = "aws-documentation-helper", environment = "production" } }
+    sales    = { model = "claude-haiku-4-5", tags = { costCenter = "sales", applicationId = "aws-documentation-helper", environment = "production" } }
+    services = { model = "claude-haiku-4-5", tags = { costCenter = "services", applicationId = "aws-documentation-helper", environment = "production" } }
+    support  = { model = "claude-haiku-4-5", tags = { costCenter = "support", applicationId = "aws-documentation-helper", environment = "production" } }
   }
   limits = [
     { scope = { costCenter = "sales" }, window = "day", unit = "usd", limit = 50 },
@@ -139,15 +139,13 @@ run "outputs_have_the_documented_names_and_values" {
 
   assert {
     condition = output.model_routes == {
-      "nova-lite"            = "amazon.nova-lite-v1:0"
-      "nova-micro"           = "amazon.nova-micro-v1:0"
-      "claude-2"             = "anthropic.claude-v2:0"
-      "claude-3-haiku"       = "anthropic.claude-3-haiku-20240307-v1:0"
-      "claude-3-5-sonnet-v2" = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
-      "claude-3-5-haiku"     = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
-      sales                  = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/sales0000001"
-      services               = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/services0002"
-      support                = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/support00003"
+      "nova-lite"        = "amazon.nova-lite-v1:0"
+      "nova-micro"       = "amazon.nova-micro-v1:0"
+      "nova-pro"         = "amazon.nova-pro-v1:0"
+      "claude-haiku-4-5" = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+      sales              = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/sales0000001"
+      services           = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/services0002"
+      support            = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/support00003"
     }
     error_message = "model_routes must map every route (aliases and profiles) to what Converse is called with."
   }
@@ -186,7 +184,7 @@ run "profiles_carry_their_cost_allocation_tags" {
   }
 
   assert {
-    condition = module.inference_profiles.routes.services.base_route == "claude-3-haiku" && local.profiles.services.tags == tomap({
+    condition = module.inference_profiles.routes.services.base_route == "claude-haiku-4-5" && local.profiles.services.tags == tomap({
       project = "tollgate", owner = "platform", costCenter = "services", applicationId = "aws-documentation-helper", environment = "production"
     })
     error_message = "A profile must carry its own tags merged with the module's tags."

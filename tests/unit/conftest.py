@@ -30,6 +30,25 @@ def article_request() -> dict[str, Any]:
     return json.loads(ARTICLE_REQUEST.read_text(encoding="utf-8"))
 
 
+ARTICLE_ROUTING = Path(__file__).resolve().parents[2] / "examples" / "routing" / "article.json"
+
+
+def article_models() -> dict[str, str]:
+    """The article's six aliases -> model ID (examples/routing/article.json)."""
+    data = json.loads(ARTICLE_ROUTING.read_text(encoding="utf-8"))
+    return {alias: m["model_id"] for alias, m in data["models"].items()}
+
+
+def article_routes() -> dict[str, Any]:
+    """The article's routing as routes (what the LocalStack example deploys besides the defaults)."""
+    from tollgate.routing import KIND_MODEL, Route
+
+    return {
+        alias: Route(name=alias, kind=KIND_MODEL, model_id=model_id, base_model_id=model_id)
+        for alias, model_id in article_models().items()
+    }
+
+
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):

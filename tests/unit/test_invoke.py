@@ -4,7 +4,7 @@ import json
 
 import pytest
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
-from conftest import article_request, converse_response
+from conftest import article_request, article_routes, converse_response
 
 from tollgate import clients
 from tollgate.bedrock import (
@@ -16,7 +16,7 @@ from tollgate.bedrock import (
 )
 from tollgate.converse import build_converse_request
 from tollgate.handlers import invoke
-from tollgate.routing import Route, default_routes
+from tollgate.routing import Route
 from tollgate.validation import ValidationOptions, validate_request
 
 OPTIONS = ValidationOptions(("production",), 100_000, False)
@@ -25,7 +25,7 @@ OPTIONS = ValidationOptions(("production",), 100_000, False)
 def context_for(catalogue, model, routes=None, **request_changes):
     request = {**article_request(), "model": model, "requestId": "req-1", **request_changes}
     result = validate_request(
-        request, routes=routes or default_routes(catalogue), catalogue=catalogue, options=OPTIONS
+        request, routes=routes or article_routes(), catalogue=catalogue, options=OPTIONS
     )
     assert result.valid, result.context
     return result.context
@@ -151,8 +151,8 @@ def test_the_success_output_carries_usage_cost_and_latency(catalogue, bedrock):
         "cacheReadInputTokens": 200,
         "cacheWriteInputTokens": 0,
     }
-    # (1000 + 200 cache read) * 0.0008 / 1000 + 500 * 0.004 / 1000
-    assert output["costUsd"] == pytest.approx(0.00096 + 0.002, abs=1e-12)
+    # 1000 input x 0.0008 + 200 cache read x 0.00008 (a tenth of input) + 500 output x 0.004, per 1,000
+    assert output["costUsd"] == pytest.approx(0.0008 + 0.000016 + 0.002, abs=1e-12)
     assert isinstance(output["latencyMs"], int) and output["latencyMs"] >= 0
     assert json.loads(json.dumps(output)) == output
 

@@ -6,11 +6,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import TABLE, article_request, at, counters, put_limit, used
+from conftest import TABLE, article_request, article_routes, at, counters, put_limit, used
 
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Ledger, LedgerBusy
-from tollgate.routing import default_routes
 from tollgate.validation import ValidationOptions, validate_request
 
 NOW = at("2025-03-04T10:15:30Z")
@@ -21,9 +20,7 @@ OPTIONS = ValidationOptions(("dev", "production"), 100_000, False)
 def request_context(catalogue):
     def make(request_id="req-1", **changes):
         request = {**article_request(), "requestId": request_id, **changes}
-        context = validate_request(
-            request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
-        )
+        context = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
         assert context.valid, context.context
         return context.context
 

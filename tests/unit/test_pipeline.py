@@ -4,7 +4,7 @@ import json
 
 import boto3
 import pytest
-from conftest import article_request, converse_response, emf_blobs, put_limit, put_route, used
+from conftest import article_request, article_routes, converse_response, emf_blobs, put_limit, put_route, used
 
 from tollgate import clients
 from tollgate.bedrock import ModelError
@@ -20,6 +20,13 @@ def lambda_boundary(handler):
         return json.loads(json.dumps(handler.handler(json.loads(json.dumps(event)), context)))
 
     return type("Boundary", (), {"handler": staticmethod(call)})
+
+
+@pytest.fixture(autouse=True)
+def article_routing(table):
+    """The article's six routes as ROUTE items, as the LocalStack example deploys them."""
+    for name, route in article_routes().items():
+        put_route(table, name, kind="model", modelId=route.model_id, baseModelId=route.base_model_id)
 
 
 validate, rate_limit, invoke, record_metrics = map(
@@ -147,7 +154,7 @@ def test_an_invalid_request_is_recorded_without_touching_the_ledger(table, capsy
     state = execute(request, "e1")
     assert state["record"]["outcome"] == "invalid"
     assert json.loads(state["record"]["cause"])["errors"][0]["field"] == "model"
-    assert table.scan()["Items"] == []
+    assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == []
 
 
 def test_a_cost_center_route_from_the_table_calls_its_profile(table, bedrock):
@@ -183,6 +190,8 @@ def _any_converse_fields():
 
 
 def test_once_the_table_has_routes_only_those_are_valid(table):
+    for name in article_routes():
+        table.delete_item(Key={"pk": "ROUTE", "sk": name})
     put_route(
         table, "support", kind="application_profile", modelId=PROFILE_ARN, baseModelId="amazon.nova-lite-v1:0"
     )
@@ -199,12 +208,11 @@ def test_a_ledger_unavailable_denial_says_so(monkeypatch, catalogue):
         "dynamodb", endpoint_url="http://127.0.0.1:9", config=Config(retries={"total_max_attempts": 1})
     )
     monkeypatch.setattr(clients, "dynamodb", lambda: unreachable)
-    from tollgate.routing import default_routes
     from tollgate.validation import ValidationOptions, validate_request
 
     context = validate_request(
         article_request(),
-        routes=default_routes(catalogue),
+        routes=article_routes(),
         catalogue=catalogue,
         options=ValidationOptions(("production",), 1000, False),
     ).context
@@ -235,7 +243,7 @@ def test_settle_after_a_fail_open_admission_does_nothing(table):
         None,
     )
     assert result == {"state": "absent", "deltas": []}
-    assert table.scan()["Items"] == []
+    assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == []
 
 
 def test_an_unknown_action_is_refused(table):

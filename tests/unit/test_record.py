@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import NAMESPACE, article_request, emf_blobs, use_env
+from conftest import NAMESPACE, article_request, article_routes, emf_blobs, use_env
 
 from tollgate import clients
 from tollgate.handlers import record_metrics
-from tollgate.routing import default_routes
 from tollgate.validation import ValidationOptions, validate_request
 
 DIMENSIONS = ["Model", "ModelId", "CostCenter", "Application", "Environment"]
@@ -20,9 +19,7 @@ OPTIONS = ValidationOptions(("production",), 100_000, False)
 @pytest.fixture
 def context(catalogue):
     request = {**article_request(), "requestId": "req-1"}
-    return validate_request(
-        request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
-    ).context
+    return validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS).context
 
 
 def invocation(context):
@@ -116,6 +113,8 @@ def test_a_success_emits_every_metric_with_five_dimensions(context, capsys, logs
         "RateLimitApproved": (1.0, "Count"),
         "InputTokens": (31.0, "Count"),
         "OutputTokens": (120.0, "Count"),
+        "CacheReadInputTokens": (0.0, "Count"),
+        "CacheWriteInputTokens": (0.0, "Count"),
         "EstimatedCostUSD": (0.0005048, "None"),
         "InvocationLatency": (812.0, "Milliseconds"),
     }
@@ -187,9 +186,7 @@ def test_a_permanent_denial_says_it_can_never_fit(context, capsys):
 def test_an_invalid_request_ends_in_validation_error_listing_the_fields(catalogue, capsys):
     bad = {**article_request(), "model": "gpt-4", "requestId": "req-9"}
     del bad["tags"]["applicationId"]
-    context = validate_request(
-        bad, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
-    ).context
+    context = validate_request(bad, routes=article_routes(), catalogue=catalogue, options=OPTIONS).context
     result = record_metrics.handler({"context": context, "outcome": "invalid"}, None)
     cause = json.loads(result["cause"])
     assert cause["error"] == "ValidationError"
@@ -308,6 +305,8 @@ def test_the_cloudwatch_api_sink_makes_one_put_metric_data_call(context, monkeyp
             "RateLimitApproved",
             "InputTokens",
             "OutputTokens",
+            "CacheReadInputTokens",
+            "CacheWriteInputTokens",
             "EstimatedCostUSD",
             "InvocationLatency",
         ]

@@ -68,10 +68,22 @@ def test_unknown_models_get_their_provider_family_and_no_price():
     assert catalogue.top_k_path("nova") == "inferenceConfig.topK"
 
 
-def test_every_catalogue_alias_has_a_priced_model():
+def test_every_catalogue_alias_has_a_priced_active_model():
     catalogue = load_catalogue()
-    assert len(catalogue.aliases) == 6
+    assert catalogue.aliases, "the catalogue routes some models by default"
     for model_id in catalogue.aliases.values():
         info = catalogue.model(model_id)
         assert info.input_usd_per_1k is not None and info.output_usd_per_1k is not None
+        assert info.cache_read_usd_per_1k is not None and info.cache_write_usd_per_1k is not None
         assert catalogue.families[info.family]
+        # what a fresh deployment routes is served today: Active and not past any EOL date
+        assert info.lifecycle == "ACTIVE", model_id
+        assert info.eol_date is None or info.eol_date > catalogue.checked_on, model_id
+
+
+def test_every_catalogue_entry_says_where_it_comes_from_and_when():
+    catalogue = load_catalogue()
+    assert catalogue.checked_on and catalogue.prices_as_of
+    for model_id, entry in catalogue.models.items():
+        assert entry.get("source") and entry.get("checked"), model_id
+        assert entry.get("lifecycle") in ("ACTIVE", "LEGACY", None), model_id

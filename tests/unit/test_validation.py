@@ -3,9 +3,9 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from conftest import article_request, at
+from conftest import article_request, article_routes, at
 
-from tollgate.routing import KIND_APPLICATION_PROFILE, Route, default_routes
+from tollgate.routing import KIND_APPLICATION_PROFILE, Route
 from tollgate.tokens import estimate_input_tokens
 from tollgate.validation import ValidationOptions, validate_request
 
@@ -20,7 +20,7 @@ PROFILE_ARN = "arn:aws:bedrock:us-east-1:111122223333:application-inference-prof
 
 def run(request, catalogue, routes=None, options=OPTIONS, **kwargs):
     return validate_request(
-        request, routes=routes or default_routes(catalogue), catalogue=catalogue, options=options, **kwargs
+        request, routes=routes or article_routes(), catalogue=catalogue, options=options, **kwargs
     )
 
 
@@ -270,7 +270,12 @@ def test_the_articles_request_passes_unchanged(catalogue):
         "Environment": "production",
     }
     # The geographic prefix is dropped to find the price of the model behind the system profile.
-    assert context["prices"] == {"inputUsdPer1k": 0.0008, "outputUsdPer1k": 0.004}
+    assert context["prices"] == {
+        "inputUsdPer1k": 0.0008,
+        "outputUsdPer1k": 0.004,
+        "cacheReadUsdPer1k": 0.00008,
+        "cacheWriteUsdPer1k": 0.001,
+    }
     estimated = estimate_input_tokens(m["content"] for m in original["prompt"]["messages"])
     assert context["estimate"]["inputTokens"] == estimated
     assert context["estimate"]["outputTokens"] == 2000
@@ -346,7 +351,7 @@ def test_optional_tags_and_parameters_may_be_left_out(catalogue):
 
 def test_a_cost_center_route_resolves_to_its_application_profile(catalogue):
     routes = {
-        **default_routes(catalogue),
+        **article_routes(),
         "sales": Route(
             name="sales",
             kind=KIND_APPLICATION_PROFILE,
@@ -362,8 +367,13 @@ def test_a_cost_center_route_resolves_to_its_application_profile(catalogue):
     assert context["modelMetric"] == "abc123xyz"
     assert context["dimensions"]["ModelId"] == "abc123xyz"
     assert context["baseRoute"] == "claude-3-haiku"
-    # The route overrides the output price; the input price comes from the catalogue.
-    assert context["prices"] == {"inputUsdPer1k": 0.00025, "outputUsdPer1k": 0.002}
+    # The route overrides the output price; the input and cache prices come from the catalogue.
+    assert context["prices"] == {
+        "inputUsdPer1k": 0.00025,
+        "outputUsdPer1k": 0.002,
+        "cacheReadUsdPer1k": 0.00025,
+        "cacheWriteUsdPer1k": 0.00025,
+    }
     # claude-3-haiku allows 4096 output tokens, so the article's 2000 passes.
     assert context["converse"]["inferenceConfig"]["maxTokens"] == 2000
 

@@ -1,14 +1,20 @@
 """The emulator's foundation models and system (cross-region) inference profiles.
 
 Facts as AWS lists them (model IDs, names, output ceilings, which models are served on demand
-and which only through an inference profile, which are end-of-life). Identifiers only; the
-replies come from model.py.
+and which only through an inference profile, lifecycles). Identifiers only; the replies come from
+model.py.
+
+Lifecycles: GetFoundationModel/ListFoundationModels report `modelLifecycle` as AWS does today
+(2026-11-30): the article's models are LEGACY, with `legacyTime` and `endOfLifeTime` where AWS
+publishes them. The emulator still *serves* them (except Claude 2, which it refuses as AWS does
+an end-of-life model) so that the article's request runs locally: it plays a Bedrock that has
+not switched them off yet. docs/models.md says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 ON_DEMAND = "ON_DEMAND"
 INFERENCE_PROFILE = "INFERENCE_PROFILE"
@@ -34,7 +40,10 @@ class FoundationModel:
     inference_types: tuple[str, ...]
     geographies: tuple[str, ...] = ()  # system profiles that contain it
     input_modalities: tuple[str, ...] = ("TEXT",)
-    end_of_life: bool = False
+    end_of_life: bool = False  # refused: ResourceNotFoundException, as AWS answers an EOL model
+    legacy_since: date | None = None  # LEGACY from this day
+    end_of_life_on: date | None = None  # the EOL date AWS publishes (served here all the same)
+    one_sampling_parameter: bool = False  # rejects temperature and top_p together (Claude 4.5 on)
 
     def arn(self, region: str) -> str:
         return f"arn:aws:bedrock:{region}::foundation-model/{self.model_id}"
@@ -50,8 +59,17 @@ class FoundationModel:
             "responseStreamingSupported": True,
             "customizationsSupported": [],
             "inferenceTypesSupported": list(self.inference_types),
-            "modelLifecycle": {"status": "LEGACY" if self.end_of_life else "ACTIVE"},
+            "modelLifecycle": self.lifecycle(),
         }
+
+    def lifecycle(self) -> dict:
+        legacy = self.end_of_life or self.legacy_since is not None or self.end_of_life_on is not None
+        lifecycle: dict = {"status": "LEGACY" if legacy else "ACTIVE"}
+        if self.legacy_since:
+            lifecycle["legacyTime"] = datetime.combine(self.legacy_since, datetime.min.time(), UTC)
+        if self.end_of_life_on:
+            lifecycle["endOfLifeTime"] = datetime.combine(self.end_of_life_on, datetime.min.time(), UTC)
+        return lifecycle
 
 
 _BOTH = (ON_DEMAND, INFERENCE_PROFILE)
@@ -73,15 +91,17 @@ MODELS: dict[str, FoundationModel] = {
         FoundationModel("anthropic.claude-v2:0", "Claude", "Anthropic", "anthropic", 4096, (ON_DEMAND,), (),
                         _TEXT, end_of_life=True),
         FoundationModel("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", "anthropic",
-                        4096, _BOTH, _ALL_GEOS, _IMAGE),
+                        4096, _BOTH, _ALL_GEOS, _IMAGE, end_of_life_on=date(2026, 9, 10)),
         FoundationModel("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic",
-                        "anthropic", 4096, _BOTH, _ALL_GEOS, _IMAGE),
+                        "anthropic", 4096, _BOTH, _ALL_GEOS, _IMAGE, legacy_since=date(2025, 8, 25)),
         FoundationModel("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic",
-                        "anthropic", 8192, _PROFILE, ("us", "apac"), _IMAGE),
+                        "anthropic", 8192, _PROFILE, ("us", "apac"), _IMAGE, legacy_since=date(2025, 8, 25)),
         FoundationModel("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic",
-                        "anthropic", 8192, _PROFILE, ("us",), _TEXT),
+                        "anthropic", 8192, _PROFILE, ("us",), _TEXT, end_of_life_on=date(2026, 6, 19)),
         FoundationModel("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic",
-                        "anthropic", 64000, _PROFILE, _ALL_GEOS, _IMAGE),
+                        "anthropic", 64000, _PROFILE, _ALL_GEOS, _IMAGE, end_of_life_on=date(2026, 4, 28)),
+        FoundationModel("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic",
+                        "anthropic", 64000, _PROFILE, _ALL_GEOS, _IMAGE, one_sampling_parameter=True),
         FoundationModel("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", "Meta", "meta", 2048,
                         _BOTH, ("us",), _TEXT),
         FoundationModel("mistral.mistral-large-2407-v1:0", "Mistral Large (24.07)", "Mistral AI", "mistral",

@@ -133,6 +133,18 @@ def _check_unit_interval(value: object, path: str) -> None:
         )
 
 
+ONE_SAMPLING_PARAMETER = (
+    "The model returned the following errors: `temperature` and `top_p` cannot both be specified for "
+    "this model. Please use only one."
+)
+
+
+def _check_one_sampling_parameter(model: FoundationModel, temperature: object, top_p: object) -> None:
+    """Claude Haiku 4.5 and later Claude models take temperature or top_p, not both."""
+    if model.one_sampling_parameter and temperature is not None and top_p is not None:
+        raise validation(ONE_SAMPLING_PARAMETER)
+
+
 def _check_int(value: object, low: int, high: int, message: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise validation(message)
@@ -210,6 +222,7 @@ def converse_prompt(model: FoundationModel, request: dict) -> Prompt:
     max_tokens = _check_max_tokens(config.get("maxTokens"), model, "inferenceConfig.maxTokens")
     _check_unit_interval(config.get("temperature"), "inferenceConfig.temperature")
     _check_unit_interval(config.get("topP"), "inferenceConfig.topP")
+    _check_one_sampling_parameter(model, config.get("temperature"), config.get("topP"))
     check_additional_fields(model, request.get("additionalModelRequestFields"))
     return Prompt(messages, system, max_tokens)
 
@@ -291,6 +304,7 @@ def invoke_prompt(model: FoundationModel, body: bytes) -> tuple[Prompt, str]:
             )
         _check_unit_interval(data.get("temperature"), "temperature")
         _check_unit_interval(data.get("top_p"), "top_p")
+        _check_one_sampling_parameter(model, data.get("temperature"), data.get("top_p"))
         if "top_k" in data:
             _check_int(
                 data["top_k"], 0, 500, "Malformed input request: #/top_k: expected an integer in [0, 500]"
