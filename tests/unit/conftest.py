@@ -92,6 +92,13 @@ def table(aws: None) -> Any:
     return boto3.resource("dynamodb").Table(TABLE)
 
 
+@pytest.fixture
+def article_routing(table: Any) -> None:
+    """The article's six routes as ROUTE items, as the LocalStack example deploys them."""
+    for name, route in article_routes().items():
+        put_route(table, name, kind="model", modelId=route.model_id, baseModelId=route.base_model_id)
+
+
 def put_limit(
     table: Any, limit_id: str, *, scope=None, window="day", unit="requests", limit=10, enforce=True
 ):

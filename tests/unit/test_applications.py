@@ -3,7 +3,7 @@ self-asserted as before."""
 
 import boto3
 import pytest
-from conftest import TABLE, article_request
+from conftest import TABLE, article_request, article_routes
 from test_validation import OPTIONS
 
 from tollgate.applications import Application, application_from_item
@@ -25,7 +25,12 @@ def check(request, catalogue, applications=REGISTRY):
     options = ValidationOptions(
         OPTIONS.allowed_environments, OPTIONS.max_prompt_chars, False, applications=applications
     )
-    return validate_request(request, routes=default_routes(catalogue), catalogue=catalogue, options=options)
+    return validate_request(
+        request,
+        routes={**default_routes(catalogue), **article_routes()},
+        catalogue=catalogue,
+        options=options,
+    )
 
 
 def errors(result):
@@ -133,7 +138,7 @@ def test_application_from_item_reads_the_lists():
     assert application_from_item(item) == Application("a", cost_centers=("x",), routes=())
 
 
-def test_the_validate_handler_reads_the_registry_from_the_table(table):
+def test_the_validate_handler_reads_the_registry_from_the_table(article_routing, table):
     request = {**article_request(), "tags": {"applicationId": "invented-123"}}
     assert validate.handler({"request": request, "executionId": "e"}, None)["valid"] is True
     table.put_item(Item={"pk": "APPLICATION", "sk": "aws-documentation-helper"})

@@ -4,7 +4,7 @@ Bedrock counts, utf8_bytes elsewhere)."""
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import article_request, use_env
+from conftest import article_request, article_routes, use_env
 from test_validation import OPTIONS
 
 from tollgate.bedrock import TokenCounter
@@ -18,7 +18,7 @@ def estimate(catalogue, method, request=None, count_tokens=None):
     options = ValidationOptions(OPTIONS.allowed_environments, 100_000, False, input_token_estimate=method)
     result = validate_request(
         request or article_request(),
-        routes=default_routes(catalogue),
+        routes={**default_routes(catalogue), **article_routes()},
         catalogue=catalogue,
         options=options,
         count_tokens=count_tokens,
@@ -96,7 +96,7 @@ def test_token_counter_survives_an_sdk_without_count_tokens():
     assert counter("m", {"messages": []}) is None
 
 
-def test_the_validate_handler_uses_count_tokens_when_configured(table, monkeypatch):
+def test_the_validate_handler_uses_count_tokens_when_configured(article_routing, table, monkeypatch):
     from tollgate import clients
     from tollgate.handlers import validate as module
 

@@ -22,11 +22,7 @@ def lambda_boundary(handler):
     return type("Boundary", (), {"handler": staticmethod(call)})
 
 
-@pytest.fixture(autouse=True)
-def article_routing(table):
-    """The article's six routes as ROUTE items, as the LocalStack example deploys them."""
-    for name, route in article_routes().items():
-        put_route(table, name, kind="model", modelId=route.model_id, baseModelId=route.base_model_id)
+pytestmark = pytest.mark.usefixtures("article_routing")
 
 
 validate, rate_limit, invoke, record_metrics = map(

@@ -7,7 +7,7 @@ import copy
 import time
 from collections import Counter
 
-from conftest import article_request
+from conftest import article_request, article_routes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from tollgate.routing import default_routes
 from tollgate.validation import ROLES, ValidationOptions, validate_request
 
 CATALOGUE = load_catalogue()
-ROUTES = default_routes(CATALOGUE)
+ROUTES = {**default_routes(CATALOGUE), **article_routes()}
 ENVIRONMENTS = ("dev", "staging", "prod", "production")
 OPTIONS = ValidationOptions(ENVIRONMENTS, 100_000, False, max_request_bytes=4096)
 EXAMPLES = 1_200
