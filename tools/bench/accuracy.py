@@ -66,7 +66,7 @@ def _concurrently(work: Any, n: int) -> list[bool]:
         return list(pool.map(one, range(n)))
 
 
-def tollgate(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: float = 0.25) -> Accuracy:
+def tollgate(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: float = 0.5) -> Accuracy:
     client = ddb.client(endpoint, pool=n)
     run = uuid.uuid4().hex[:8]
     template = ddb.request_context(f"p1-{run}")
@@ -98,9 +98,7 @@ def tollgate(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: flo
     )
 
 
-def read_then_decide(
-    endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: float = 0.25
-) -> Accuracy:
+def read_then_decide(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: float = 0.5) -> Accuracy:
     """The baseline: a consistent read of the usage, the decision, the call, then an ADD of the usage."""
     client = ddb.client(endpoint, pool=n)
     template = ddb.request_context(f"p1-baseline-{uuid.uuid4().hex[:8]}")

@@ -62,3 +62,27 @@ def request_context(request_id: str, max_tokens: int = 400) -> dict[str, Any]:
     if not result.valid:
         raise RuntimeError(f"the bench's request is invalid: {result.context['errors']}")
     return result.context
+
+
+def direct_endpoint(localstack_port: int) -> str | None:
+    """DynamoDB Local's own endpoint (a random port), found among the children of the LocalStack
+    that local/launcher.py started on ``localstack_port``: calls that skip LocalStack's gateway."""
+    pid_file = ROOT / ".localstack" / f"run-{localstack_port}" / "localstack.pid"
+    try:
+        parent = int(json.loads(pid_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = (proc / "status").read_text()
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+        if ppid != parent or not any(a.endswith(b"DynamoDBLocal.jar") for a in args):
+            continue
+        if b"-port" in args:
+            return f"http://127.0.0.1:{args[args.index(b'-port') + 1].decode()}"
+    return None

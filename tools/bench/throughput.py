@@ -95,7 +95,7 @@ def measure(endpoint: str, *, threads: int = THREADS, seconds: float = ROUND_SEC
             started = next(sequence)
             decision_rates.append(_rate(decision, threads, seconds))
             decisions = next(sequence) - started - 1
-    calls = seen.calls - before
+            calls = seen.calls - before
     raw_per_s, decisions_per_s = statistics.median(raw_rates), statistics.median(decision_rates)
     return {
         "threads": threads,
