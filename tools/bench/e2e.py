@@ -67,7 +67,9 @@ def client(service: str, endpoint: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 2}, read_timeout=120),
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 2}, read_timeout=120, inject_host_prefix=False
+        ),
     )
 
 
