@@ -67,9 +67,9 @@ def _cache_jsonpath_parsing() -> None:
 
 
 def _cache_definition_parse() -> None:
-    """Every execution lexes and parses its whole definition with ANTLR before it runs (a tenth of
-    an execution here). The parse tree depends only on the definition's text and is only read
-    afterwards, so it is kept per definition; the evaluation components are still built fresh for
+    """Every execution lexes and parses its whole definition with ANTLR before it runs. The parse
+    tree depends only on the definition's text and is only read afterwards, so it is kept per
+    definition; the evaluation components are still built fresh for
     each execution from it (they hold per-execution state)."""
     import collections
     import threading
