@@ -45,7 +45,14 @@ class _Calls:
         self.calls: Counter = Counter()
         self.reasons: Counter = Counter()
         self.lock = threading.Lock()
+        client.meta.events.register("provide-client-params.dynamodb.*", self._items)
         client.meta.events.register("after-call.dynamodb.*", self._count)
+
+    def _items(self, params: dict, model: Any, **_: Any) -> None:
+        """Items each call writes: what a storage-bound backend pays for."""
+        written = {"UpdateItem": 1, "PutItem": 1, "TransactWriteItems": len(params.get("TransactItems", []))}
+        with self.lock:
+            self.calls["items written"] += written.get(model.name, 0)
 
     def _count(self, parsed: dict, model: Any, **_: Any) -> None:
         with self.lock:
