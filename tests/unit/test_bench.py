@@ -271,3 +271,40 @@ def test_dynamodb_and_cloudwatch_are_priced_per_unit_and_call():
     assert row["total"] == pytest.approx(sum(v for k, v in row.items() if k != "total"), abs=0.05)
     with pytest.raises(ValueError, match="workflow is 'X'"):
         costs.per_million(usage(), workflow="X")
+
+
+# --- P2 on moto: the real handlers, counted ------------------------------------------------------------
+
+
+@pytest.fixture
+def counted_pipeline(aws, monkeypatch):
+    """calls.measure() rewires the client factories and the environment: restore both afterwards."""
+    from tollgate import clients
+
+    for name in ("dynamodb", "cloudwatch", "bedrock_runtime"):
+        monkeypatch.setattr(clients, name, getattr(clients, name))
+    for name in ("TOLLGATE_TABLE_NAME", "TOLLGATE_METRICS_SINK", "TOLLGATE_CONFIG_CACHE_SECONDS"):
+        monkeypatch.setenv(name, "placeholder")
+    from bench import calls
+
+    return calls
+
+
+def test_p2_counts_each_outcome_through_the_real_handlers(counted_pipeline):
+    from conftest import article_request
+
+    emf = counted_pipeline.measure(None, article_request(), sink="emf", cache_seconds=60)
+    api = counted_pipeline.measure(None, article_request(), sink="cloudwatch_api", cache_seconds=0)
+    assert {o: r.ended_in for o, r in emf.items()} == counted_pipeline.EXPECTED_END
+    for outcome, result in emf.items():
+        # the model is called only when a request is admitted and not a replay
+        assert result.bedrock_calls == (1 if outcome in ("succeeded", "failed") else 0), outcome
+        # EMF: no CloudWatch call on the request path; PutMetricData: exactly one per execution
+        assert result.cloudwatch_calls == 0, outcome
+        assert api[outcome].calls.get("cloudwatch:PutMetricData") == 1, outcome
+        assert result.transitions == len(result.states)
+    assert emf["invalid"].dynamodb_writes == 0
+    assert emf["succeeded"].dynamodb_writes >= 2  # reserve, then settle
+    assert emf["succeeded"].modeled_write_units >= 4  # a transaction: 2 units per item
+    # with the cache off, the limits (and the routes) are read on every request
+    assert api["succeeded"].calls.get("dynamodb:Query", 0) > emf["succeeded"].calls.get("dynamodb:Query", 0)
