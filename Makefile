@@ -90,8 +90,8 @@ test-e2e: package $(BIN)/.installed .tf/init.stamp $(if $(CHROMIUM),,chromium) #
 
 test: lint test-unit test-terraform test-e2e ## everything CI runs
 
-bench: package $(BIN)/.installed ## benchmarks (prints figures; compare ratios within one run)
-	$(BIN)/python tools/bench.py
+bench: package $(BIN)/.installed .tf/init.stamp ## the figures of docs/benchmarks.md; writes dist/bench.json (BENCH_ARGS=--only p1,p5)
+	PYTHONPATH=tools $(BIN)/python -m bench $(BENCH_ARGS)
 
 # --- local AWS --------------------------------------------------------------------------------
 localstack-up: ## install (once) and start LocalStack on 127.0.0.1:$(LOCALSTACK_PORT)

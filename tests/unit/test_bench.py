@@ -1,0 +1,310 @@
+"""tools/bench: the P5 simulation's arithmetic, the ASL path walk, and the P3 cost arithmetic."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+
+from bench import asl_walk, costs, simulation
+from bench.accuracy import false_denials
+
+# --- P5 ----------------------------------------------------------------------------------------------
+
+
+def test_one_counter_item_admits_what_its_write_units_allow():
+    # 1,000 units/s, 2 per transactional item write, reserve and settle both write it: 250/s
+    assert simulation.units_per_request() == 4
+    assert simulation.units_per_request(settle_writes_counter=False) == 2
+    assert simulation.capacity_per_second(1) == 250
+    assert simulation.capacity_per_second(1, settle_writes_counter=False) == 500
+    assert simulation.capacity_per_second(16) == 4_000
+
+
+@pytest.mark.parametrize("shards", [1, 4, 16])
+def test_simulated_throughput_reaches_the_capacity_of_its_shards_and_no_more(shards):
+    result = simulation.simulate_throughput(shards, offered_per_s=20_000, seconds=1.0)
+    capacity = simulation.capacity_per_second(shards)
+    # (+1 per shard: an idle item can take its first request at once)
+    assert capacity * 0.97 <= result.admitted_per_s <= capacity + shards
+    assert result.admitted_per_s + result.throttled_per_s == pytest.approx(20_000, rel=0.001)
+
+
+def test_simulated_throughput_below_capacity_admits_everything():
+    result = simulation.simulate_throughput(4, offered_per_s=500, seconds=1.0)
+    assert result.admitted_per_s == 500
+    assert result.throttled_per_s == 0
+
+
+def test_the_ceiling_is_split_without_losing_or_adding_a_unit():
+    assert simulation.split_ceiling(10, 4) == [3, 3, 2, 2]
+    assert sum(simulation.split_ceiling(1_000_003, 64)) == 1_000_003
+    with pytest.raises(ValueError, match="shards is 0; it must be at least 1"):
+        simulation.split_ceiling(10, 0)
+
+
+def test_a_reservation_tries_its_shard_then_two_distinct_others():
+    import random
+
+    rng = random.Random(1)
+    order = simulation.shard_order(5, 16, rng)
+    assert order[0] == 5 and len(order) == 3 and len(set(order)) == 3
+    assert simulation.shard_order(0, 1, rng) == [0]
+    assert sorted(simulation.shard_order(1, 2, rng)) == [0, 1]
+
+
+def test_one_shard_never_denies_falsely_and_never_overshoots():
+    amounts = simulation.request_amounts(500, low=1, high=50)
+    result = simulation.simulate_accuracy(1, ceiling=5_000, amounts=amounts)
+    assert result.false_denials == 0
+    assert result.overshoot == 0
+    # a single counter fills up to the point where no remaining request fits
+    assert result.admitted_amount <= 5_000
+    assert 5_000 - result.admitted_amount < 50
+
+
+def test_more_shards_keep_the_overshoot_at_zero_but_deny_falsely_near_the_ceiling():
+    amounts = simulation.request_amounts(2_000, low=1, high=99)
+    results = {n: simulation.simulate_accuracy(n, ceiling=50_000, amounts=amounts) for n in (4, 64)}
+    assert all(r.overshoot == 0 and r.admitted_amount <= 50_000 for r in results.values())
+    assert results[64].false_denials > results[4].false_denials > 0
+    assert results[64].near_ceiling_false_denial_rate >= results[64].false_denial_rate
+
+
+def test_a_false_denial_is_a_request_the_whole_limit_had_room_for():
+    # two shards of 5, every request 5: a request is denied only when both are full (not false)
+    result = simulation.simulate_accuracy(2, ceiling=10, amounts=[5, 5, 5, 5])
+    assert (result.admitted_amount, result.false_denials) == (10, 0)
+    # shares of 4 and 4, requests of 3: 1 unit is left on each shard; the limit as a whole has 2,
+    # enough for a request of 2, which no shard can take: a false denial
+    result = simulation.simulate_accuracy(2, ceiling=8, amounts=[3, 3, 2])
+    assert (result.admitted_amount, result.false_denials, result.false_denial_rate) == (6, 1, 1 / 3)
+    # with 1 unit left in all, a request of 3 would be denied by one counter too: not false
+    result = simulation.simulate_accuracy(2, ceiling=7, amounts=[3, 3, 3])
+    assert (result.admitted_amount, result.false_denials) == (6, 0)
+
+
+def test_p1_false_denials_count_only_requests_the_settled_usage_had_room_for():
+    assert false_denials(denied=44, ceiling=20, used=20, real_amount=1) == 0
+    assert false_denials(denied=44, ceiling=2000, used=600, real_amount=30) == 44
+    assert false_denials(denied=10, ceiling=2000, used=1900, real_amount=30) == 3
+    assert false_denials(denied=5, ceiling=20, used=37, real_amount=1) == 0
+
+
+# --- the ASL walk ------------------------------------------------------------------------------------
+
+ASL = json.loads((Path(__file__).resolve().parents[2] / "asl" / "tollgate.asl.json").read_text())
+
+
+def tasks(*, valid=True, decision="approved", invoke_error=None, record=None):
+    def rate_limit(event):
+        return {"decision": decision} if event["action"] == "reserve" else {"state": "settled"}
+
+    def invoke(event):
+        if invoke_error:
+            raise asl_walk.TaskFailed(invoke_error, "{}")
+        return {"requestId": "r", "usage": {}}
+
+    def record_metrics(state):
+        outcome = state["outcome"]
+        return record or {"outcome": outcome, "output": {"ok": True}, "cause": "{}"}
+
+    return {
+        "validate_function_arn": lambda event: {"valid": valid, "requestId": "r"},
+        "rate_limit_function_arn": rate_limit,
+        "invoke_function_arn": invoke,
+        "record_metrics_function_arn": record_metrics,
+    }
+
+
+@pytest.mark.parametrize(
+    ("scenario", "end", "states", "lambdas"),
+    [
+        (
+            {},
+            "Succeeded",
+            ["Validate", "IsValid", "Reserve", "ReserveDecision", "Invoke", "Settle", "SetSucceeded"],
+            5,
+        ),
+        (
+            {"decision": "denied"},
+            "Denied",
+            ["Validate", "IsValid", "Reserve", "ReserveDecision", "SetDenied"],
+            3,
+        ),
+        (
+            {"decision": "replay"},
+            "Succeeded",
+            ["Validate", "IsValid", "Reserve", "ReserveDecision", "SetReplayed"],
+            3,
+        ),
+        ({"valid": False}, "Invalid", ["Validate", "IsValid", "SetInvalid"], 2),
+        (
+            {"invoke_error": "ModelInvocationError"},
+            "Failed",
+            [
+                "Validate",
+                "IsValid",
+                "Reserve",
+                "ReserveDecision",
+                "Invoke",
+                "InvokeError",
+                "Release",
+                "SetFailed",
+            ],
+            5,
+        ),
+    ],
+)
+def test_the_walk_follows_the_real_definition_for_each_outcome(scenario, end, states, lambdas):
+    walk = asl_walk.walk(ASL, tasks(**scenario), {"model": "nova-lite"})
+    assert walk.end == end
+    assert walk.states == [*states, "Record", "Finish", end]
+    assert walk.transitions == len(states) + 3
+    assert walk.lambda_invocations == lambdas
+
+
+def test_the_walk_passes_parameters_and_the_execution_id_to_tasks():
+    seen = {}
+
+    def validate(event):
+        seen.update(event)
+        return {"valid": False}
+
+    walk = asl_walk.walk(
+        ASL, {**tasks(), "validate_function_arn": validate}, {"model": "m"}, execution_id="arn:x:exec"
+    )
+    assert seen == {"request": {"model": "m"}, "executionId": "arn:x:exec"}
+    assert walk.status == "FAILED" and walk.error == "ValidationError"
+
+
+def test_an_unusable_record_result_takes_the_fallback():
+    walk = asl_walk.walk(ASL, tasks(record={"outcome": "succeeded"}), {})
+    assert walk.states[-3:] == ["Finish", "RecordFallback", "FallbackSucceeded"]
+    assert walk.output == {"requestId": "r", "usage": {}}
+
+
+def test_an_uncaught_task_error_fails_the_execution_in_that_state():
+    definition = {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Task", "Resource": "${a_function_arn}", "End": True}},
+    }
+
+    def fail(event):
+        raise KeyError("x")
+
+    walk = asl_walk.walk(definition, {"a_function_arn": fail}, {})
+    assert (walk.end, walk.status, walk.error, walk.lambda_invocations) == ("A", "FAILED", "KeyError", 1)
+
+
+def test_a_changed_definition_changes_the_counts():
+    definition = json.loads(json.dumps(ASL))
+    definition["States"]["SetSucceeded"]["Next"] = "Audit"
+    definition["States"]["Audit"] = {"Type": "Pass", "Next": "Record"}
+    walk = asl_walk.walk(definition, tasks(), {})
+    assert "Audit" in walk.states
+    assert walk.transitions == 11
+
+
+def test_the_walk_names_what_it_cannot_interpret():
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True}}}
+    with pytest.raises(asl_walk.WalkError, match="type Map is not interpreted"):
+        asl_walk.walk(definition, {}, {})
+    with pytest.raises(asl_walk.WalkError, match="no task function for resource 'x_function_arn'"):
+        asl_walk.walk(
+            {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${x_function_arn}", "End": True}}},
+            {},
+            {},
+        )
+    loop = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "P"}}}
+    with pytest.raises(asl_walk.WalkError, match="loops"):
+        asl_walk.walk(loop, {}, {})
+
+
+def test_choice_rules():
+    data = {"a": {"b": "x", "n": 3, "t": True}}
+    assert asl_walk.matches({"Variable": "$.a.b", "StringEquals": "x"}, data)
+    assert not asl_walk.matches({"Variable": "$.a.missing", "StringEquals": "x"}, data)
+    assert asl_walk.matches({"Variable": "$.a.missing", "IsPresent": False}, data)
+    assert asl_walk.matches({"Not": {"Variable": "$.a.t", "BooleanEquals": False}}, data)
+    assert asl_walk.matches(
+        {"Or": [{"Variable": "$.a.n", "NumericEquals": 4}, {"Variable": "$.a.n", "IsNumeric": True}]}, data
+    )
+    assert not asl_walk.matches({"Variable": "$.a.t", "IsNumeric": True}, data)
+
+
+# --- P3 ----------------------------------------------------------------------------------------------
+
+
+def usage(**overrides):
+    base = {
+        "transitions": 10,
+        "lambda_invocations": 5,
+        "dynamodb_write_units": 8.0,
+        "dynamodb_read_units": 1.0,
+        "put_metric_data_calls": 0,
+        "get_metric_data_metrics": 0,
+        "log_bytes": 0,
+    }
+    return costs.Usage(**{**base, **overrides})
+
+
+def test_standard_costs_a_transition_per_state_entered():
+    row = costs.per_million(usage(), workflow="STANDARD")
+    assert row["step_functions"] == 250.0  # 10 x $25 per million transitions
+
+
+def test_express_bills_a_request_and_its_duration_in_100_ms_steps():
+    assert costs.express_duration_seconds(5, task_ms=30) == 0.2
+    assert costs.express_duration_seconds(1, task_ms=30) == 0.1
+    row = costs.per_million(usage(), workflow="EXPRESS", task_ms=30)
+    # $1 per million requests + 0.2 s x 64 MB x $0.00001667 per GB-second
+    assert row["step_functions"] == pytest.approx(1.0 + 0.2 * 0.0625 * 16.67, abs=0.01)
+
+
+def test_dynamodb_and_cloudwatch_are_priced_per_unit_and_call():
+    row = costs.per_million(usage(put_metric_data_calls=1, get_metric_data_metrics=2), workflow="EXPRESS")
+    assert row["dynamodb"] == pytest.approx(8 * 0.625 + 0.125, abs=0.01)
+    assert row["cloudwatch"] == pytest.approx(10 + 20, abs=0.01)
+    assert row["total"] == pytest.approx(sum(v for k, v in row.items() if k != "total"), abs=0.05)
+    with pytest.raises(ValueError, match="workflow is 'X'"):
+        costs.per_million(usage(), workflow="X")
+
+
+# --- P2 on moto: the real handlers, counted ------------------------------------------------------------
+
+
+@pytest.fixture
+def counted_pipeline(aws, monkeypatch):
+    """calls.measure() rewires the client factories and the environment: restore both afterwards."""
+    from tollgate import clients
+
+    for name in ("dynamodb", "cloudwatch", "bedrock_runtime"):
+        monkeypatch.setattr(clients, name, getattr(clients, name))
+    for name in ("TOLLGATE_TABLE_NAME", "TOLLGATE_METRICS_SINK", "TOLLGATE_CONFIG_CACHE_SECONDS"):
+        monkeypatch.setenv(name, "placeholder")
+    from bench import calls
+
+    return calls
+
+
+def test_p2_counts_each_outcome_through_the_real_handlers(counted_pipeline):
+    from conftest import article_request
+
+    emf = counted_pipeline.measure(None, article_request(), sink="emf", cache_seconds=60)
+    api = counted_pipeline.measure(None, article_request(), sink="cloudwatch_api", cache_seconds=0)
+    assert {o: r.ended_in for o, r in emf.items()} == counted_pipeline.EXPECTED_END
+    for outcome, result in emf.items():
+        # the model is called only when a request is admitted and not a replay
+        assert result.bedrock_calls == (1 if outcome in ("succeeded", "failed") else 0), outcome
+        # EMF: no CloudWatch call on the request path; PutMetricData: exactly one per execution
+        assert result.cloudwatch_calls == 0, outcome
+        assert api[outcome].calls.get("cloudwatch:PutMetricData") == 1, outcome
+        assert result.transitions == len(result.states)
+    assert emf["invalid"].dynamodb_writes == 0
+    assert emf["succeeded"].dynamodb_writes >= 2  # reserve, then settle
+    assert emf["succeeded"].modeled_write_units >= 4  # a transaction: 2 units per item
+    # with the cache off, the limits (and the routes) are read on every request
+    assert api["succeeded"].calls.get("dynamodb:Query", 0) > emf["succeeded"].calls.get("dynamodb:Query", 0)

@@ -1,0 +1,1 @@
+"""`make bench`: the figures that show what Tollgate does for a platform team (docs/benchmarks.md)."""
