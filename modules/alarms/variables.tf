@@ -67,3 +67,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "executions_timed_out_threshold" {
+  description = "Timed-out executions per period that raise the alarm."
+  type        = number
+  default     = 1
+}
+
+variable "swept_reservations_threshold" {
+  description = "Reservations closed by the sweeper per period that raise the alarm."
+  type        = number
+  default     = 1
+}
