@@ -354,7 +354,7 @@ resource "aws_scheduler_schedule" "sweeper" {
   }
 
   target {
-    arn      = module.function["sweeper"].function_arn
+    arn      = local.function_arns.sweeper
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({ source = "schedule" })
 
@@ -364,7 +364,7 @@ resource "aws_scheduler_schedule" "sweeper" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.scheduler]
+  depends_on = [aws_iam_role_policy.scheduler, module.function]
 }
 
 check "invoke_outlasts_the_read_timeout" {

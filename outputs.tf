@@ -29,12 +29,12 @@ output "limits_table_arn" {
 }
 
 output "function_arns" {
-  description = "Function ARN by role: validate, rate_limit, invoke, record_metrics."
+  description = "Function ARN by role: validate, rate_limit, invoke, record_metrics, sweeper."
   value       = { for k, f in module.function : k => f.function_arn }
 }
 
 output "function_names" {
-  description = "Function name by role: validate, rate_limit, invoke, record_metrics."
+  description = "Function name by role: validate, rate_limit, invoke, record_metrics, sweeper."
   value       = { for k, f in module.function : k => f.function_name }
 }
 
