@@ -210,7 +210,7 @@ def test_failing_model_fails_and_gives_its_reservation_back(aws, deployment):
     assert used(ddb, deployment, requests_id) == requests_before
     item = ddb.get_item(
         TableName=deployment.table,
-        Key={"pk": {"S": f"REQUEST#{failed.cause['requestId']}"}, "sk": {"S": "RESERVATION"}},
+        Key={"pk": {"S": f"REQUEST#{app}#{failed.cause['requestId']}"}, "sk": {"S": "RESERVATION"}},
         ConsistentRead=True,
     )["Item"]
     assert item["state"]["S"] == "released"
