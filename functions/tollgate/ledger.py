@@ -455,14 +455,21 @@ class Ledger:
     def expire(self, existing: Mapping[str, Any]) -> Closure:
         """Close a reservation whose lease expired (its execution died), whoever held it: charged
         at the estimate if it was marked ``invoking``, released otherwise."""
+        return self._expire(existing)[0]
+
+    def _expire(self, existing: Mapping[str, Any]) -> tuple[Closure, dict[str, Any]]:
         ref = RequestRef(str(existing.get("applicationId")), str(existing.get("requestId")))
-        fresh = self._get_reservation(ref) or {}  # the lease index may lag behind the item
+        fresh = self._get_reservation(ref) or {}  # the lease index may lag, and projects few attributes
         holder = str(fresh.get("executionId"))
         if fresh.get("state") == State.INVOKING:
-            return self._close(
+            closure = self._close(
                 ref, holder, State.CHARGED, lambda unit, reserved: Decimal(0), {}, expired=True
             )
-        return self._close(ref, holder, State.RELEASED, lambda unit, reserved: -reserved, {}, expired=True)
+        else:
+            closure = self._close(
+                ref, holder, State.RELEASED, lambda unit, reserved: -reserved, {}, expired=True
+            )
+        return closure, fresh
 
     def open_leases(self, expired_by: datetime | None = None) -> list[dict[str, Any]]:
         """Open reservations from the lease index, those expired by ``expired_by`` if given."""
@@ -486,11 +493,12 @@ class Ledger:
                 return items
 
     def sweep(self) -> list[dict[str, Any]]:
-        """Close every reservation whose lease expired; one entry ``{item, closure}`` per closed one."""
+        """Close every reservation whose lease expired; one entry ``{item, closure}`` per closed one
+        (``item``: the reservation as read before closing it, with its counters and dimensions)."""
         swept = []
-        for item in self.open_leases(self.clock()):
-            # The index is eventually consistent: expire() reads the item again before closing it.
-            closure = self.expire(item)
+        for entry in self.open_leases(self.clock()):
+            # The index is eventually consistent: the item is read again before it is closed.
+            closure, item = self._expire(entry)
             if closure.get("closed"):
                 swept.append({"item": item, "closure": closure})
         return swept

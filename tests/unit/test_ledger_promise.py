@@ -296,6 +296,7 @@ def test_the_sweeper_records_executions_that_never_did(table, limits, make_conte
     blobs = emf_blobs(capsys.readouterr().out)
     totals = [b for b in blobs if "TotalRequests" in b]
     assert len(totals) == 1 and totals[0]["InvocationFailed"] == [1.0]
+    assert totals[0]["Application"] == APP  # the request's dimensions, not the index's projection
     assert [b["SweptReservations"] for b in blobs if "SweptReservations" in b] == [2]
     assert tokens(table) == 0
 
