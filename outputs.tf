@@ -84,7 +84,7 @@ output "sns_topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Alarm name by alarm: denied, invocation_failed, executions_failed (empty when alarms are off)."
+  description = "Alarm name by alarm: denied, invocation_failed, executions_failed, executions_timed_out, swept_reservations (empty when alarms are off)."
   value       = var.alarms.enabled ? module.alarms[0].alarm_names : {}
 }
 

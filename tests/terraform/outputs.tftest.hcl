@@ -171,7 +171,7 @@ run "outputs_have_the_documented_names_and_values" {
   }
 
   assert {
-    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:123456789012:tollgate-alarms" && keys(output.alarm_names) == tolist(["denied", "executions_failed", "invocation_failed"])
+    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:123456789012:tollgate-alarms" && keys(output.alarm_names) == tolist(["denied", "executions_failed", "executions_timed_out", "invocation_failed", "swept_reservations"])
     error_message = "The alarm topic and the three alarms must be output."
   }
 
