@@ -210,7 +210,10 @@ locals {
     rate_limit     = "${var.name}-rate-limit"
     invoke         = "${var.name}-invoke"
     record_metrics = "${var.name}-record-metrics"
+    sweeper        = "${var.name}-sweeper"
   }
+  # The functions the state machine calls (the sweeper runs on its schedule).
+  workflow_function_arns = { for k, a in local.function_arns : k => a if k != "sweeper" }
   function_arns = {
     for k, n in local.function_names : k => "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${n}"
   }
@@ -235,13 +238,30 @@ locals {
     TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = tostring(var.allow_direct_model_ids)
     TOLLGATE_FAIL_OPEN                    = tostring(var.fail_open)
     TOLLGATE_IDEMPOTENCY_SECONDS          = tostring(var.idempotency_seconds)
-    TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = tostring(var.bedrock_read_timeout_seconds)
+    TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = var.bedrock_read_timeout_seconds == null ? "" : tostring(var.bedrock_read_timeout_seconds)
+    TOLLGATE_LEASE_SECONDS                = tostring(local.lease_seconds)
     TOLLGATE_LOG_PROMPTS                  = tostring(var.log_prompts)
     TOLLGATE_METRICS_SINK                 = var.metrics_sink
     POWERTOOLS_METRICS_NAMESPACE          = var.metrics_namespace
     POWERTOOLS_SERVICE_NAME               = var.service_name
     POWERTOOLS_LOG_LEVEL                  = var.log_level
   }
+
+  # --- leases and timeouts (docs/ledger.md) -------------------------------------------------
+  # The longest an execution can run: EXPRESS stops at 5 minutes; a STANDARD run is bounded by
+  # every task's timeout times its attempts (4 per task, 7 with the ledger's own retries).
+  workflow_max_seconds = var.workflow_type == "EXPRESS" ? 300 : (
+    4 * var.lambda_timeouts.validate + 4 * 7 * var.lambda_timeouts.rate_limit +
+    4 * var.lambda_timeouts.invoke + 4 * var.lambda_timeouts.record_metrics + 600
+  )
+  # A rate-limit call in flight when the execution stops may still close the reservation.
+  lease_seconds = coalesce(var.reservation_lease_seconds, local.workflow_max_seconds + var.lambda_timeouts.rate_limit)
+  # The read timeout the longest answer gets (tollgate.bedrock.read_timeout_seconds).
+  largest_max_tokens = max(concat([0], [
+    for r in values(local.routes) : coalesce(r.max_tokens, try(local.catalogue.models[replace(r.base_model_id, local.geo_prefix_pattern, "")].maxTokens, 8192))
+  ])...)
+  sized_read_timeout_seconds = max(30, 20 + ceil(local.largest_max_tokens / 50))
+  read_timeout_seconds       = coalesce(var.bedrock_read_timeout_seconds, local.sized_read_timeout_seconds)
 
   # --- least-privilege statements per function ---------------------------------------------
   # DynamoDB encrypts with the table's key on the caller's behalf (decrypt to read, data keys to write).
@@ -285,21 +305,63 @@ locals {
       conditions = []
     }], local.kms_table_write)
 
-    invoke = [{
-      sid        = "InvokeRoutedModels"
-      actions    = ["bedrock:InvokeModel"]
-      resources  = local.bedrock_invoke_arns
-      conditions = []
-    }]
+    invoke = concat([
+      {
+        sid        = "InvokeRoutedModels"
+        actions    = ["bedrock:InvokeModel"]
+        resources  = local.bedrock_invoke_arns
+        conditions = []
+      },
+      # The invoking mark on the request's own reservation, nothing else in the table.
+      {
+        sid        = "MarkReservationInvoking"
+        actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        resources  = [local.table_arn]
+        conditions = [{ test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = ["REQUEST#*"] }]
+      },
+    ], local.kms_table_write)
 
     # PutMetricData has no resource type: "*" with the namespace condition is the narrowest.
-    record_metrics = var.metrics_sink != "cloudwatch_api" ? [] : [{
-      sid        = "PutTollgateMetrics"
-      actions    = ["cloudwatch:PutMetricData"]
-      resources  = ["*"]
-      conditions = [{ test = "StringEquals", variable = "cloudwatch:namespace", values = [var.metrics_namespace] }]
-    }]
+    record_metrics = concat(
+      local.record_mark_statement,
+      local.kms_table_write,
+      var.metrics_sink != "cloudwatch_api" ? [] : local.put_metrics_statement,
+    )
+
+    # Closes expired reservations (the lease index, the counters) and records their outcome.
+    sweeper = concat(
+      [
+        {
+          sid        = "FindExpiredLeases"
+          actions    = ["dynamodb:Query"]
+          resources  = ["${local.table_arn}/index/leases"]
+          conditions = []
+        },
+        {
+          sid        = "CloseReservations"
+          actions    = ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+          resources  = [local.table_arn]
+          conditions = []
+        },
+      ],
+      local.record_mark_statement,
+      local.kms_table_write,
+      var.metrics_sink != "cloudwatch_api" ? [] : local.put_metrics_statement,
+    )
   }
+  # The record mark: one item per execution, keyed by the execution ARN.
+  record_mark_statement = [{
+    sid        = "ClaimRecordMark"
+    actions    = ["dynamodb:PutItem"]
+    resources  = [local.table_arn]
+    conditions = [{ test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = ["arn:${local.partition}:states:*"] }]
+  }]
+  put_metrics_statement = [{
+    sid        = "PutTollgateMetrics"
+    actions    = ["cloudwatch:PutMetricData"]
+    resources  = ["*"]
+    conditions = [{ test = "StringEquals", variable = "cloudwatch:namespace", values = [var.metrics_namespace] }]
+  }]
 
   functions = {
     validate = {
@@ -321,6 +383,11 @@ locals {
       handler     = "tollgate.handlers.record_metrics.handler"
       description = "Tollgate: record the outcome, metrics and the Fail cause"
       timeout     = var.lambda_timeouts.record_metrics
+    }
+    sweeper = {
+      handler     = "tollgate.handlers.sweeper.handler"
+      description = "Tollgate: close reservations whose lease expired, record their outcome"
+      timeout     = var.lambda_timeouts.sweeper
     }
   }
 

@@ -101,6 +101,25 @@ resource "aws_dynamodb_table" "this" {
     type = "S"
   }
 
+  # The sparse lease index: only open reservations carry `lease` and `leaseExpiresAt`.
+  attribute {
+    name = "lease"
+    type = "S"
+  }
+
+  attribute {
+    name = "leaseExpiresAt"
+    type = "N"
+  }
+
+  global_secondary_index {
+    name               = "leases"
+    hash_key           = "lease"
+    range_key          = "leaseExpiresAt"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["requestId", "applicationId", "executionId", "state"]
+  }
+
   ttl {
     attribute_name = "expiresAt"
     enabled        = true
@@ -153,7 +172,7 @@ module "inference_profiles" {
   profiles = local.profiles
 }
 
-# --- the four functions -----------------------------------------------------------------------
+# --- the functions: four for the workflow, and the sweeper ------------------------------------
 
 module "function" {
   source   = "./modules/function"
@@ -220,7 +239,25 @@ locals {
           Sid      = "InvokeTollgateFunctions"
           Effect   = "Allow"
           Action   = ["lambda:InvokeFunction"]
-          Resource = concat(values(local.function_arns), [for a in values(local.function_arns) : "${a}:*"])
+          Resource = concat(values(local.workflow_function_arns), [for a in values(local.workflow_function_arns) : "${a}:*"])
+        },
+        # RecordFallback: the record mark (keyed by the execution ARN) and the metrics Record would
+        # have emitted.
+        {
+          Sid      = "ClaimRecordMark"
+          Effect   = "Allow"
+          Action   = ["dynamodb:PutItem"]
+          Resource = [local.table_arn]
+          Condition = {
+            "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["arn:${local.partition}:states:*"] }
+          }
+        },
+        {
+          Sid       = "PutTollgateMetrics"
+          Effect    = "Allow"
+          Action    = ["cloudwatch:PutMetricData"]
+          Resource  = "*"
+          Condition = { StringEquals = { "cloudwatch:namespace" = var.metrics_namespace } }
         },
         # The CloudWatch Logs delivery actions support no resource-level permissions.
         {
@@ -239,6 +276,12 @@ locals {
           Resource = "*"
         },
       ],
+      local.kms_key_arn == null ? [] : [{
+        Sid      = "WriteEncryptedTable"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+        Resource = local.kms_key_arn
+      }],
       # X-Ray write actions support no resource-level permissions.
       var.tracing_enabled ? [{
         Sid      = "WriteTraces"
@@ -254,12 +297,14 @@ locals {
     rate_limit_function_arn     = local.function_arns.rate_limit
     invoke_function_arn         = local.function_arns.invoke
     record_metrics_function_arn = local.function_arns.record_metrics
+    table_name                  = local.table_name
+    metrics_namespace           = var.metrics_namespace
   })
 }
 
 resource "aws_iam_role_policy" "state_machine" {
-  #checkov:skip=CKV_AWS_290:Only the CloudWatch Logs delivery and X-Ray actions use Resource "*"; neither supports resource-level permissions.
-  #checkov:skip=CKV_AWS_355:Only the CloudWatch Logs delivery and X-Ray actions use Resource "*"; neither supports resource-level permissions.
+  #checkov:skip=CKV_AWS_290:Only the CloudWatch Logs delivery, X-Ray and PutMetricData (namespace-conditioned) actions use Resource "*"; none supports resource-level permissions.
+  #checkov:skip=CKV_AWS_355:Only the CloudWatch Logs delivery, X-Ray and PutMetricData (namespace-conditioned) actions use Resource "*"; none supports resource-level permissions.
   name   = "least-privilege"
   role   = aws_iam_role.state_machine.id
   policy = local.state_machine_policy
@@ -286,6 +331,70 @@ resource "aws_sfn_state_machine" "this" {
 
   # The definition names the functions by ARN; they and the role's policy must exist first.
   depends_on = [module.function, aws_iam_role_policy.state_machine]
+}
+
+# --- the sweeper's schedule -------------------------------------------------------------------
+
+resource "aws_iam_role" "scheduler" {
+  name = "${var.name}-sweeper-schedule"
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "SchedulerAssumesRole"
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name = "least-privilege"
+  role = aws_iam_role.scheduler.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "InvokeSweeper"
+      Effect   = "Allow"
+      Action   = ["lambda:InvokeFunction"]
+      Resource = [local.function_arns.sweeper, "${local.function_arns.sweeper}:*"]
+    }]
+  })
+}
+
+resource "aws_scheduler_schedule" "sweeper" {
+  #checkov:skip=CKV_AWS_297:The schedule's only input is the constant {"source":"schedule"}; there is nothing to encrypt with a customer managed key.
+  name                = "${var.name}-sweeper"
+  description         = "Tollgate ${var.name}: close reservations whose lease expired"
+  schedule_expression = var.sweeper_schedule_expression
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = local.function_arns.sweeper
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ source = "schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 300
+      maximum_retry_attempts       = 2
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler, module.function]
+}
+
+check "invoke_outlasts_the_read_timeout" {
+  assert {
+    condition     = var.lambda_timeouts.invoke > local.read_timeout_seconds + 5
+    error_message = "lambda_timeouts.invoke (${var.lambda_timeouts.invoke} s) is not above the Bedrock read timeout of the longest answer (${local.read_timeout_seconds} s for ${local.largest_max_tokens} tokens) plus 5 s: long answers will time out and be charged at their estimate. Raise lambda_timeouts.invoke or lower the routes' max_tokens."
+  }
 }
 
 # --- dashboard and alarms ---------------------------------------------------------------------
@@ -325,4 +434,7 @@ module "alarms" {
   partition                   = local.partition
   region                      = local.region
   tags                        = var.tags
+
+  executions_timed_out_threshold = var.alarms.executions_timed_out_threshold
+  swept_reservations_threshold   = var.alarms.swept_reservations_threshold
 }

@@ -29,12 +29,12 @@ output "limits_table_arn" {
 }
 
 output "function_arns" {
-  description = "Function ARN by role: validate, rate_limit, invoke, record_metrics."
+  description = "Function ARN by role: validate, rate_limit, invoke, record_metrics, sweeper."
   value       = { for k, f in module.function : k => f.function_arn }
 }
 
 output "function_names" {
-  description = "Function name by role: validate, rate_limit, invoke, record_metrics."
+  description = "Function name by role: validate, rate_limit, invoke, record_metrics, sweeper."
   value       = { for k, f in module.function : k => f.function_name }
 }
 
@@ -84,7 +84,7 @@ output "sns_topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Alarm name by alarm: denied, invocation_failed, executions_failed (empty when alarms are off)."
+  description = "Alarm name by alarm: denied, invocation_failed, executions_failed, executions_timed_out, swept_reservations (empty when alarms are off)."
   value       = var.alarms.enabled ? module.alarms[0].alarm_names : {}
 }
 

@@ -358,13 +358,35 @@ variable "idempotency_seconds" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Must be shorter than the invoke function's timeout."
+  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left. A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
   type        = number
-  default     = 60
+  default     = null
 
   validation {
-    condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds
-    error_message = "bedrock_read_timeout_seconds must be a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
+    condition     = var.bedrock_read_timeout_seconds == null || try(var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds, false)
+    error_message = "bedrock_read_timeout_seconds must be null (sized from max_tokens) or a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
+  }
+}
+
+variable "reservation_lease_seconds" {
+  description = "How long a reservation is held for its execution (TOLLGATE_LEASE_SECONDS); once it expires, the sweeper closes the reservation and a retry of the requestId proceeds. Null (default): the workflow's longest run plus the rate-limit function's timeout (EXPRESS: 300 s + lambda_timeouts.rate_limit)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reservation_lease_seconds == null || try(var.reservation_lease_seconds >= 60 && var.reservation_lease_seconds <= 86400 && floor(var.reservation_lease_seconds) == var.reservation_lease_seconds, false)
+    error_message = "reservation_lease_seconds must be null or a whole number from 60 to 86400."
+  }
+}
+
+variable "sweeper_schedule_expression" {
+  description = "EventBridge Scheduler expression on which the sweeper closes reservations whose lease expired (and records their outcome)."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours)\\)|cron\\(.+\\))$", var.sweeper_schedule_expression))
+    error_message = "sweeper_schedule_expression must be a rate(...) or cron(...) expression, such as rate(1 minute)."
   }
 }
 
@@ -419,12 +441,13 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds; with EXPRESS the whole execution, retries included, must finish within 5 minutes."
+  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed the read timeout (sized from max_tokens: 184 s for 8,192 tokens); with EXPRESS the whole execution, retries included, must finish within 5 minutes."
   type = object({
     validate       = optional(number, 10)
     rate_limit     = optional(number, 30)
-    invoke         = optional(number, 90)
+    invoke         = optional(number, 240)
     record_metrics = optional(number, 30)
+    sweeper        = optional(number, 60)
   })
   default = {}
 
@@ -499,7 +522,7 @@ variable "create_dashboard" {
 }
 
 variable "alarms" {
-  description = "Alarms on RateLimitDenied, InvocationFailed (sums over all dimensions, per period) and the state machine's ExecutionsFailed, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
+  description = "Alarms on RateLimitDenied, InvocationFailed (sums over all dimensions, per period), the state machine's ExecutionsFailed and ExecutionsTimedOut, and the sweeper's SweptReservations, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
   type = object({
     enabled                     = optional(bool, true)
     sns_topic_arn               = optional(string)
@@ -509,6 +532,9 @@ variable "alarms" {
     denied_threshold            = optional(number, 10)
     invocation_failed_threshold = optional(number, 5)
     executions_failed_threshold = optional(number, 10)
+    # Timed-out executions and reservations closed by the sweeper (both mean an execution died).
+    executions_timed_out_threshold = optional(number, 1)
+    swept_reservations_threshold   = optional(number, 1)
   })
   default = {}
 
@@ -533,8 +559,8 @@ variable "alarms" {
   }
 
   validation {
-    condition     = alltrue([for t in [var.alarms.denied_threshold, var.alarms.invocation_failed_threshold, var.alarms.executions_failed_threshold] : t >= 1])
-    error_message = "alarms: denied_threshold, invocation_failed_threshold and executions_failed_threshold must be at least 1."
+    condition     = alltrue([for t in [var.alarms.denied_threshold, var.alarms.invocation_failed_threshold, var.alarms.executions_failed_threshold, var.alarms.executions_timed_out_threshold, var.alarms.swept_reservations_threshold] : t >= 1])
+    error_message = "alarms: denied_threshold, invocation_failed_threshold, executions_failed_threshold, executions_timed_out_threshold and swept_reservations_threshold must be at least 1."
   }
 }
 

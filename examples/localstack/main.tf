@@ -22,6 +22,7 @@ provider "aws" {
     kms        = var.localstack_endpoint
     lambda     = var.localstack_endpoint
     logs       = var.localstack_endpoint
+    scheduler  = var.localstack_endpoint
     sfn        = var.localstack_endpoint
     sns        = var.localstack_endpoint
     sts        = var.localstack_endpoint
@@ -71,6 +72,7 @@ module "tollgate" {
   max_prompt_chars             = var.max_prompt_chars
   idempotency_seconds          = var.idempotency_seconds
   bedrock_read_timeout_seconds = var.bedrock_read_timeout_seconds
+  reservation_lease_seconds    = var.reservation_lease_seconds
   lambda_timeouts              = var.lambda_timeouts
   lambda_architecture          = var.lambda_architecture
   log_level                    = var.log_level

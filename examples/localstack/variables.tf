@@ -145,9 +145,15 @@ variable "idempotency_seconds" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "Read timeout of the Converse call."
+  description = "Read timeout of the Converse call. Small here: the emulator answers in milliseconds, and the fault suite delays an answer past it to show that a lost answer is charged at its estimate."
   type        = number
-  default     = 60
+  default     = 5
+}
+
+variable "reservation_lease_seconds" {
+  description = "How long a reservation is held for its execution before the sweeper may close it (null: the module's default, 5 minutes plus the rate-limit timeout)."
+  type        = number
+  default     = null
 }
 
 variable "lambda_timeouts" {
@@ -157,6 +163,7 @@ variable "lambda_timeouts" {
     rate_limit     = optional(number, 30)
     invoke         = optional(number, 90)
     record_metrics = optional(number, 30)
+    sweeper        = optional(number, 60)
   })
   default = {}
 }

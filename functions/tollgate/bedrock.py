@@ -1,9 +1,18 @@
 """The Bedrock call (Converse) and the classification of its errors.
 
-The invoke handler raises one of four exceptions, named for the state machine's Retry and Catch:
-``ModelThrottled``, ``ModelUnavailable`` and ``ModelTimeout`` are retried with backoff and jitter;
-``ModelInvocationError`` is final. Each one's message is a JSON object ``{code, message, modelId,
-retryable}`` that the failure cause is built from.
+Every error is one of two kinds, because they cost the caller differently (docs/ledger.md):
+
+- *did not run*: Bedrock refused the request before generating anything (throttling, 503, a
+  4xx validation or access error, ResourceNotFound, no connection). ``ModelThrottled`` and
+  ``ModelUnavailable`` are retried by the state machine; ``ModelInvocationError`` is final. The
+  reservation is released.
+- *may have run*: the request was sent and no answer came back (read timeout, connection closed
+  after send, a 5xx other than 503, ModelTimeoutException). ``ModelOutcomeUnknown`` is never
+  retried: the model may have generated, and billed, the answer. The reservation is charged at
+  its estimate.
+
+Each exception's message is a JSON object ``{code, message, modelId, retryable, mayHaveRun}``
+that the failure cause is built from.
 """
 
 from __future__ import annotations
@@ -27,16 +36,41 @@ from tollgate.converse import parse_converse_response
 THROTTLED_CODES = frozenset(
     {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
 )
-UNAVAILABLE_CODES = frozenset(
-    {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException", "ServiceUnavailable"}
+# Answers that say the request was not processed (the service or the model was not available).
+NOT_PROCESSED_CODES = frozenset(
+    {"ServiceUnavailableException", "ModelNotReadyException", "ServiceUnavailable"}
 )
-TIMEOUT_CODES = frozenset({"ModelTimeoutException"})
-TIMEOUT_ERRORS = (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError)
+# Answers that come after the request was accepted: the model may have generated (and billed) it.
+MAY_HAVE_RUN_CODES = frozenset({"ModelTimeoutException", "InternalServerException"})
+# Raised before a byte of the request reached Bedrock.
+NOT_SENT_ERRORS = (ConnectTimeoutError, EndpointConnectionError)
+# Raised after the request was sent, before the answer arrived.
+MAY_HAVE_RUN_ERRORS = (ReadTimeoutError, ConnectionClosedError)
 MESSAGE_MAX_CHARS = 1000
+# Read timeout sizing: a fixed allowance plus the time the longest answer takes at a slow rate.
+READ_TIMEOUT_BASE_SECONDS = 20
+READ_TIMEOUT_TOKENS_PER_SECOND = 50
+READ_TIMEOUT_MINIMUM_SECONDS = 30
+
+
+def read_timeout_seconds(max_tokens: int, override: int | None, remaining_seconds: float | None) -> int:
+    """The Converse read timeout: ``override`` if set, else sized from the request's max_tokens;
+    never longer than the invoke function has left (less a margin to report the failure)."""
+    if override is not None:
+        timeout = override
+    else:
+        timeout = max(
+            READ_TIMEOUT_MINIMUM_SECONDS,
+            READ_TIMEOUT_BASE_SECONDS + -(-int(max_tokens) // READ_TIMEOUT_TOKENS_PER_SECOND),
+        )
+    if remaining_seconds is not None:
+        timeout = min(timeout, max(1, int(remaining_seconds) - 5))
+    return int(timeout)
 
 
 class ModelError(Exception):
     retryable = False
+    may_have_run = False
 
     def __init__(self, code: str, message: str, model_id: str) -> None:
         self.code = code
@@ -44,7 +78,13 @@ class ModelError(Exception):
         self.model_id = model_id
         super().__init__(
             json.dumps(
-                {"code": code, "message": self.detail, "modelId": model_id, "retryable": self.retryable}
+                {
+                    "code": code,
+                    "message": self.detail,
+                    "modelId": model_id,
+                    "retryable": self.retryable,
+                    "mayHaveRun": self.may_have_run,
+                }
             )
         )
 
@@ -57,8 +97,10 @@ class ModelUnavailable(ModelError):
     retryable = True
 
 
-class ModelTimeout(ModelError):
-    retryable = True
+class ModelOutcomeUnknown(ModelError):
+    """The request was sent and no answer came back: the model may have run. Never retried."""
+
+    may_have_run = True
 
 
 class ModelInvocationError(ModelError):
@@ -72,17 +114,17 @@ def classify_error(error: Exception, model_id: str) -> ModelError:
         code = details.get("Code") or "Unknown"
         message = details.get("Message") or str(error)
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in TIMEOUT_CODES:
-            return ModelTimeout(code, message, model_id)
-        if code in UNAVAILABLE_CODES:
+        if code in NOT_PROCESSED_CODES or status == 503:
             return ModelUnavailable(code, message, model_id)
         if code in THROTTLED_CODES or status == 429:
             return ModelThrottled(code, message, model_id)
-        if status >= 500:
-            return ModelUnavailable(code, message, model_id)
+        if code in MAY_HAVE_RUN_CODES or status >= 500 or status == 408:
+            return ModelOutcomeUnknown(code, message, model_id)
         return ModelInvocationError(code, message, model_id)
-    if isinstance(error, TIMEOUT_ERRORS):
-        return ModelTimeout(type(error).__name__, str(error), model_id)
+    if isinstance(error, MAY_HAVE_RUN_ERRORS):
+        return ModelOutcomeUnknown(type(error).__name__, str(error), model_id)
+    if isinstance(error, NOT_SENT_ERRORS):
+        return ModelUnavailable(type(error).__name__, str(error), model_id)
     return ModelInvocationError(type(error).__name__, str(error), model_id)
 
 

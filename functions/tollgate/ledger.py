@@ -1,43 +1,60 @@
-"""The ledger: reserve, settle and release against the DynamoDB table.
+"""The ledger: reserve, settle, release and charge against the DynamoDB table.
 
 - ``reserve``: one TransactWriteItems that adds the request's estimate to every matching counter,
   each enforced one conditioned on still having room, plus the reservation item; either all of it
-  happens or none, so concurrent requests can never push a counter past its ceiling.
-- ``settle``: one transaction that corrects the counters from the estimate to the real usage and
-  marks the reservation settled (storing the success output for replays).
-- ``release``: one transaction that takes the estimate back off the counters and marks the
-  reservation released.
+  happens or none, so concurrent requests can never push a counter past its ceiling. The
+  reservation is keyed by the caller's applicationId and requestId, bound to a fingerprint of the
+  request, and holds a lease until which no other execution may take it.
+- ``mark_invoking``: the invoke function's conditional mark before it calls the model; a second
+  attempt that finds it knows the model may already have run.
+- ``settle``: corrects the counters from the estimate to the real usage (stores the result for
+  replays). ``release``: gives the estimate back (the model provably did not run). ``charge``:
+  closes the reservation at its estimate (the model may have run; the outcome is unknown).
+  ``resolve`` picks charge or release from the mark. ``sweep`` closes reservations whose lease
+  expired (their execution died).
 
-All three are idempotent per requestId (see docs/internals.md, section 2).
+All of them are idempotent per request (see docs/internals.md, section 2, and docs/ledger.md).
+The module has two halves: the decisions (the ``Ledger`` class) and the DynamoDB requests they
+send (the ``_*_request`` functions at the end), so each can be read without the other.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate.config_store import deserialize
-from tollgate.limits import Amounts, CounterPlan, Limit, format_instant, plan_counters, retry_after_seconds
+from tollgate.limits import (
+    ABSENT_TAG,
+    Amounts,
+    CounterPlan,
+    Limit,
+    format_instant,
+    plan_counters,
+    retry_after_seconds,
+)
 from tollgate.observability import logger
+from tollgate.states import Decision, DenialReason, State
 from tollgate.values import dynamodb_safe, json_safe
 
-RESERVED, SETTLED, RELEASED, ABSENT = "reserved", "settled", "released", "absent"
-APPROVED, DENIED, REPLAY = "approved", "denied", "replay"
-LIMIT_EXCEEDED, LEDGER_UNAVAILABLE, DUPLICATE_IN_FLIGHT = (
-    "limit_exceeded",
-    "ledger_unavailable",
-    "duplicate_in_flight",
-)
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+# The sparse index of open leases: only open reservations carry these two attributes.
+LEASE_INDEX = "leases"
+LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
+RECORD_MARK_SECONDS = 7 * 86_400
+# Re-taking a closed reservation: a released or charged one, for the same request.
+RETAKABLE = (State.RELEASED, State.CHARGED)
 
 _serializer = TypeSerializer()
 
@@ -50,20 +67,83 @@ class LedgerUnavailable(Exception):
     """DynamoDB could not be reached or refused the call."""
 
 
-def reservation_key(request_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "RESERVATION"}}
+class Closure(TypedDict):
+    """What settle, release, charge and resolve return: the reservation's state afterwards and the
+    change made to each counter (empty when nothing was closed)."""
+
+    state: str
+    deltas: list[dict[str, Any]]
+    closed: NotRequired[bool]  # present (True) only when this call closed the reservation
+
+
+class Mark(TypedDict):
+    """What ``mark_invoking`` found: ``marked`` (go ahead), ``already_invoking`` (an earlier
+    attempt of this execution may have called the model) or ``not_held``."""
+
+    mark: str
+    state: str
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """A request's identity in the ledger: its requestId within its caller's applicationId."""
+
+    application_id: str
+    request_id: str
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any]) -> RequestRef:
+        tags = context.get("tags") or {}
+        return cls(str(tags.get("applicationId") or ABSENT_TAG), str(context["requestId"]))
+
+    @property
+    def pk(self) -> str:
+        return f"REQUEST#{self.application_id}#{self.request_id}"
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return {"pk": {"S": self.pk}, "sk": {"S": "RESERVATION"}}
+
+
+def reservation_key(application_id: str, request_id: str) -> dict[str, Any]:
+    return RequestRef(application_id, request_id).key
+
+
+def fingerprint(context: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical request: route, messages (system included), inference parameters
+    and tags. The requestId itself (in requestMetadata) is left out: it is the key, not content."""
+    arguments = {k: v for k, v in (context.get("converse") or {}).items() if k != "requestMetadata"}
+    canonical = {"route": context.get("route"), "converse": arguments, "tags": context.get("tags") or {}}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items()}
 
 
+def _error_code(error: Exception) -> str | None:
+    return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+
+
 def _unavailable(error: Exception) -> bool:
     """Whether a DynamoDB error means the ledger cannot be used (as opposed to a bug in our call)."""
     if isinstance(error, BotoCoreError | LedgerUnavailable):
         return True
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    code = _error_code(error)
     return code is not None and code not in ("ValidationException", "TransactionCanceledException")
+
+
+def transient(error: Exception) -> bool:
+    """Whether the ledger is out of reach for a while (transport error or a 5xx), the only cases in
+    which ``fail_open`` may admit traffic uncounted. AccessDenied, KMS errors, ResourceNotFound and
+    throttling are answers, not outages: they fail closed whatever ``fail_open`` says."""
+    if isinstance(error, BotoCoreError | LedgerUnavailable):
+        return True
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or _error_code(error) in ("InternalServerError", "ServiceUnavailable")
+    return False
 
 
 @dataclass
@@ -94,6 +174,7 @@ class Ledger:
     table_name: str
     idempotency_seconds: int = 86_400
     fail_open: bool = False
+    lease_seconds: int = 600
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[float, float], float] = random.uniform
@@ -106,30 +187,46 @@ class Ledger:
     def reserve(
         self, context: Mapping[str, Any], execution_id: str, load_limits: Callable[[], list[Limit]]
     ) -> dict:
-        request_id = context["requestId"]
+        ref = RequestRef.of(context)
         try:
             limits = load_limits()
-            return self._reserve(context, execution_id, limits)
+            return self._reserve(context, ref, execution_id, limits)
         except (BotoCoreError, ClientError, LedgerUnavailable) as error:
             if not _unavailable(error):
                 raise
-            return self._ledger_unavailable(request_id, error)
+            return self._ledger_unavailable(ref.request_id, error)
 
-    def _reserve(self, context: Mapping[str, Any], execution_id: str, limits: list[Limit]) -> dict:
-        request_id = context["requestId"]
-        now = self.clock()
-        plans = plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now)
-        if len(plans) + 1 > MAX_TRANSACTION_ITEMS:
-            raise ValueError(
-                f"{len(plans)} limits match this request; one transaction holds at most "
-                f"{MAX_TRANSACTION_ITEMS - 1} counters. Merge or narrow the limits."
-            )
-        if any(plan.limit.enforce and not plan.fits_at_all for plan in plans):
-            return self._deny_permanently(request_id, execution_id, plans, now)
-
-        items = [self._counter_update(plan) for plan in plans]
-        items.append(self._reservation_put(request_id, execution_id, plans, now))
+    def _reserve(
+        self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
+    ) -> dict:
+        print_ = fingerprint(context)
         for attempt in range(self.max_attempts):
+            now = self.clock()
+            plans = plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now)
+            if len(plans) + 1 > MAX_TRANSACTION_ITEMS:
+                raise ValueError(
+                    f"{len(plans)} limits match this request; one transaction holds at most "
+                    f"{MAX_TRANSACTION_ITEMS - 1} counters. Merge or narrow the limits."
+                )
+            if any(plan.limit.enforce and not plan.fits_at_all for plan in plans):
+                result = self._deny_permanently(ref, execution_id, print_, plans, now)
+                if result is None:
+                    continue
+                return result
+            items = [_counter_add_request(self.table_name, plan) for plan in plans]
+            items.append(
+                _reservation_put_request(
+                    self.table_name,
+                    ref,
+                    execution_id,
+                    print_,
+                    plans,
+                    context,
+                    now,
+                    self.idempotency_seconds,
+                    self.lease_seconds,
+                )
+            )
             try:
                 self.client.transact_write_items(TransactItems=items)
             except ClientError as error:
@@ -139,7 +236,10 @@ class Ledger:
                 if cancelled.code(len(plans)) == "ConditionalCheckFailed":
                     existing = cancelled.item(len(plans))
                     if existing is not None:
-                        return self._existing_reservation(request_id, execution_id, existing)
+                        result = self._existing_reservation(ref, execution_id, print_, existing, now)
+                        if result is not None:
+                            return result
+                        continue
                 elif not cancelled.retryable:
                     if cancelled.unexpected:
                         raise
@@ -148,88 +248,60 @@ class Ledger:
                         for i, plan in enumerate(plans)
                         if cancelled.code(i) == "ConditionalCheckFailed"
                     ]
-                    return self._deny(request_id, plans, exceeded, now)
+                    return self._deny(ref.request_id, plans, exceeded, now)
                 self._backoff(attempt)
                 continue
-            return self._approved(request_id, plans, self._shadow_denials(plans))
+            return self._approved(ref.request_id, plans, self._shadow_denials(plans))
         raise LedgerBusy(
-            f"The reservation for request {request_id} kept conflicting with concurrent requests."
+            f"The reservation for request {ref.request_id} kept conflicting with concurrent requests."
         )
 
-    def _counter_update(self, plan: CounterPlan) -> dict:
-        values: dict[str, Any] = {
-            ":amount": plan.amount,
-            ":ceiling": plan.limit.ceiling,
-            ":window": plan.limit.window,
-            ":unit": plan.limit.unit,
-            ":limitId": plan.limit.id,
-            ":windowEnd": format_instant(plan.window_end),
-            ":expiresAt": plan.expires_at,
-        }
-        update = {
-            "TableName": self.table_name,
-            "Key": {"pk": {"S": plan.pk}, "sk": {"S": plan.sk}},
-            "UpdateExpression": (
-                "ADD #used :amount SET #limit = :ceiling, #window = :window, #unit = :unit, "
-                "limitId = :limitId, windowEnd = :windowEnd, expiresAt = :expiresAt"
-            ),
-            "ExpressionAttributeNames": {
-                "#used": "used",
-                "#limit": "limit",
-                "#window": "window",
-                "#unit": "unit",
-            },
-        }
-        if plan.limit.enforce:
-            # The room is computed here (ceiling - amount) because a condition cannot do arithmetic.
-            update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
-            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # the denial reports `used`
-            values[":room"] = plan.ceiling_minus_amount
-        update["ExpressionAttributeValues"] = _values(values)
-        return {"Update": update}
-
-    def _reservation_put(
-        self, request_id: str, execution_id: str, plans: list[CounterPlan], now: datetime
-    ) -> dict:
-        stamp = _iso(now)
-        item = {
-            "pk": f"REQUEST#{request_id}",
-            "sk": "RESERVATION",
-            "state": RESERVED,
-            "executionId": execution_id,
-            "counters": [_counter_entry(plan) for plan in plans],
-            "createdAt": stamp,
-            "updatedAt": stamp,
-            "expiresAt": int(now.timestamp()) + self.idempotency_seconds,
-        }
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": _values(item),
-                # A released or expired (TTL not yet swept) reservation may be taken again.
-                "ConditionExpression": "attribute_not_exists(pk) OR #state = :released OR expiresAt < :now",
-                "ExpressionAttributeNames": {"#state": "state"},
-                "ExpressionAttributeValues": _values({":released": RELEASED, ":now": int(now.timestamp())}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _existing_reservation(self, request_id: str, execution_id: str, existing: Mapping[str, Any]) -> dict:
+    def _existing_reservation(
+        self,
+        ref: RequestRef,
+        execution_id: str,
+        print_: str,
+        existing: Mapping[str, Any],
+        now: datetime,
+    ) -> dict | None:
+        """The decision for a request whose reservation already exists, or None to try again (a
+        stale reservation was closed, or the item changed meanwhile)."""
+        request_id = ref.request_id
         state = existing.get("state")
-        if state == SETTLED:
+        if int(existing.get("expiresAt", 0)) < int(now.timestamp()):
+            return None  # expired (TTL not yet run): the put condition lets the next try through
+        if existing.get("fingerprint") != print_:
+            logger.warning(
+                "requestId reused for a different request: rejected",
+                extra={"requestId": request_id, "applicationId": ref.application_id},
+            )
+            return _rejected(ref)
+        if state == State.SETTLED:
             logger.info(
                 "Replay of a settled request: returning the stored result", extra={"requestId": request_id}
             )
-            return {**_decision(REPLAY, request_id), "result": json_safe(existing.get("result") or {})}
-        if state == RESERVED and existing.get("executionId") == execution_id:
-            return _decision(APPROVED, request_id, counters=json_safe(existing.get("counters") or []))
-        if state == RESERVED:
+            return {
+                **_decision(Decision.REPLAY, request_id),
+                "result": json_safe(existing.get("result") or {}),
+            }
+        if state in (State.RESERVED, State.INVOKING) and existing.get("executionId") == execution_id:
+            return _decision(
+                Decision.APPROVED, request_id, counters=json_safe(existing.get("counters") or [])
+            )
+        if state in (State.RESERVED, State.INVOKING):
+            if _lease_expired(existing, now):
+                logger.warning(
+                    "The reservation's lease expired: closing it before taking the request again",
+                    extra={"requestId": request_id, "heldBy": existing.get("executionId")},
+                )
+                self.expire(existing)
+                return None
             logger.warning(
                 "Another execution holds this request's reservation",
                 extra={"requestId": request_id, "heldBy": existing.get("executionId")},
             )
-            return _denied(request_id, DUPLICATE_IN_FLIGHT, None, [], 1)
-        raise LedgerBusy(f"The reservation for request {request_id} changed while it was being taken; retry.")
+            return _denied(request_id, DenialReason.DUPLICATE_IN_FLIGHT, None, [], 1)
+        return None  # released or charged: the put condition lets the same request through
 
     def _deny(
         self,
@@ -246,20 +318,18 @@ class Ledger:
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
         named = max(range(len(exceeded)), key=lambda i: (waits[i], -plans.index(exceeded[i][0])))
-        return _denied(request_id, LIMIT_EXCEEDED, described[named], described, max(waits))
+        return _denied(request_id, DenialReason.LIMIT_EXCEEDED, described[named], described, max(waits))
 
     def _deny_permanently(
-        self, request_id: str, execution_id: str, plans: list[CounterPlan], now: datetime
-    ) -> dict:
+        self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
+    ) -> dict | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
-        items = self._batch_get([reservation_key(request_id)] + [_key(plan) for plan in enforced])
-        existing = items.get((f"REQUEST#{request_id}", "RESERVATION"))
-        if (
-            existing
-            and existing.get("state") != RELEASED
-            and existing.get("expiresAt", 0) >= int(now.timestamp())
-        ):
-            return self._existing_reservation(request_id, execution_id, existing)
+        items = self._batch_get([ref.key] + [_key(plan) for plan in enforced])
+        existing = items.get((ref.pk, "RESERVATION"))
+        if existing and not (existing.get("state") in RETAKABLE and existing.get("fingerprint") == print_):
+            result = self._existing_reservation(ref, execution_id, print_, existing, now)
+            if result is not None or existing.get("state") in (State.RESERVED, State.INVOKING):
+                return result
         described, named = [], None
         for plan in enforced:
             used = _used(items.get((plan.pk, plan.sk)))
@@ -269,7 +339,7 @@ class Ledger:
             if named is None and not plan.fits_at_all:
                 named = described[-1]
         # More than a whole ceiling can never fit: there is no time after which to retry.
-        return _denied(request_id, LIMIT_EXCEEDED, named, described, None)
+        return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, named, described, None)
 
     def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict]:
         """Shadow limits that this request took past their ceiling (read back after the reserve)."""
@@ -297,55 +367,174 @@ class Ledger:
 
     def _approved(self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict]) -> dict:
         counters = json_safe([_counter_entry(plan) for plan in plans])
-        return _decision(APPROVED, request_id, counters=counters, shadow_denials=shadow_denials)
+        return _decision(Decision.APPROVED, request_id, counters=counters, shadow_denials=shadow_denials)
 
     def _ledger_unavailable(self, request_id: str, error: Exception) -> dict:
-        if self.fail_open:
+        if self.fail_open and transient(error):
             logger.warning(
                 "Ledger unavailable: failing OPEN (admitted without counting)",
                 extra={"requestId": request_id, "error": str(error)},
             )
-            return {**_decision(APPROVED, request_id), "failOpen": True}
-        logger.warning(
-            "Ledger unavailable: failing CLOSED (denied)",
-            extra={"requestId": request_id, "error": str(error)},
+            return {**_decision(Decision.APPROVED, request_id), "failOpen": True}
+        log = logger.warning if transient(error) else logger.error
+        log(
+            "Ledger unavailable: failing CLOSED (denied)"
+            + ("" if transient(error) else "; fail_open does not apply to this error, fix the deployment"),
+            extra={"requestId": request_id, "error": str(error), "errorCode": _error_code(error)},
         )
-        return _denied(request_id, LEDGER_UNAVAILABLE, None, [], 1)
+        return _denied(request_id, DenialReason.LEDGER_UNAVAILABLE, None, [], 1)
 
-    # --- settle and release ---------------------------------------------------------------------------
+    # --- the invoking mark ----------------------------------------------------------------------------
+
+    def mark_invoking(self, ref: RequestRef, execution_id: str) -> Mark:
+        """Mark the reservation ``invoking`` before the model is called (conditional: only the
+        holding execution, only from ``reserved``)."""
+        try:
+            self.client.update_item(
+                **_mark_request(
+                    self.table_name, ref, execution_id, State.RESERVED, State.INVOKING, self.clock()
+                )
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            old = deserialize(error.response.get("Item") or {}) if error.response.get("Item") else None
+            if old is None:
+                old = self._get_reservation(ref)
+            state = (old or {}).get("state") or State.ABSENT
+            if state == State.INVOKING and (old or {}).get("executionId") == execution_id:
+                return {"mark": "already_invoking", "state": str(state)}
+            return {"mark": "not_held", "state": str(state)}
+        return {"mark": "marked", "state": str(State.INVOKING)}
+
+    def unmark_invoking(self, ref: RequestRef, execution_id: str) -> bool:
+        """Take the mark back after an error that proves the model did not run, so that the state
+        machine's retry may call it. False when the mark was not there to take back."""
+        try:
+            self.client.update_item(
+                **_mark_request(
+                    self.table_name, ref, execution_id, State.INVOKING, State.RESERVED, self.clock()
+                )
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    # --- settle, release, charge, resolve ---------------------------------------------------------------
 
     def settle(
-        self, request_id: str, execution_id: str, usage: Mapping[str, Any], cost_usd: Any, result: dict
-    ) -> dict:
+        self, ref: RequestRef, execution_id: str, usage: Mapping[str, Any], cost_usd: Any, result: dict
+    ) -> Closure:
         actual = Amounts.from_usage(usage, cost_usd)
         return self._close(
-            request_id,
+            ref,
             execution_id,
-            SETTLED,
+            State.SETTLED,
             lambda unit, reserved: actual.of(unit) - reserved,
             {"#result": ("result", dynamodb_safe(result))},
         )
 
-    def release(self, request_id: str, execution_id: str) -> dict:
-        return self._close(request_id, execution_id, RELEASED, lambda unit, reserved: -reserved, {})
+    def release(self, ref: RequestRef, execution_id: str) -> Closure:
+        """Give the estimate back: the model provably did not run."""
+        return self._close(ref, execution_id, State.RELEASED, lambda unit, reserved: -reserved, {})
+
+    def charge(self, ref: RequestRef, execution_id: str) -> Closure:
+        """Close the reservation at its estimate: the model may have run (unknown outcome)."""
+        return self._close(ref, execution_id, State.CHARGED, lambda unit, reserved: Decimal(0), {})
+
+    def resolve(self, ref: RequestRef, execution_id: str) -> Closure:
+        """Close after a failure whose kind is unknown: charge when the reservation was marked
+        ``invoking`` (the model may have run), release when it never was."""
+        existing = self._get_reservation(ref)
+        if existing and existing.get("state") == State.INVOKING:
+            return self.charge(ref, execution_id)
+        return self.release(ref, execution_id)
+
+    def expire(self, existing: Mapping[str, Any]) -> Closure:
+        """Close a reservation whose lease expired (its execution died), whoever held it: charged
+        at the estimate if it was marked ``invoking``, released otherwise."""
+        return self._expire(existing)[0]
+
+    def _expire(self, existing: Mapping[str, Any]) -> tuple[Closure, dict[str, Any]]:
+        ref = RequestRef(str(existing.get("applicationId")), str(existing.get("requestId")))
+        fresh = self._get_reservation(ref) or {}  # the lease index may lag, and projects few attributes
+        holder = str(fresh.get("executionId"))
+        if fresh.get("state") == State.INVOKING:
+            closure = self._close(
+                ref, holder, State.CHARGED, lambda unit, reserved: Decimal(0), {}, expired=True
+            )
+        else:
+            closure = self._close(
+                ref, holder, State.RELEASED, lambda unit, reserved: -reserved, {}, expired=True
+            )
+        return closure, fresh
+
+    def open_leases(self, expired_by: datetime | None = None) -> list[dict[str, Any]]:
+        """Open reservations from the lease index, those expired by ``expired_by`` if given."""
+        condition = f"{LEASE_ATTRIBUTE} = :open"
+        values: dict[str, Any] = {":open": OPEN_LEASE}
+        if expired_by is not None:
+            condition += f" AND {LEASE_EXPIRY_ATTRIBUTE} < :now"
+            values[":now"] = int(expired_by.timestamp())
+        items, start = [], None
+        while True:
+            page = self.client.query(
+                TableName=self.table_name,
+                IndexName=LEASE_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=_values(values),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            items += [deserialize(i) for i in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def sweep(self) -> list[dict[str, Any]]:
+        """Close every reservation whose lease expired; one entry ``{item, closure}`` per closed one
+        (``item``: the reservation as read before closing it, with its counters and dimensions)."""
+        swept = []
+        for entry in self.open_leases(self.clock()):
+            # The index is eventually consistent: the item is read again before it is closed.
+            closure, item = self._expire(entry)
+            if closure.get("closed"):
+                swept.append({"item": item, "closure": closure})
+        return swept
+
+    def claim_record(self, execution_id: str) -> bool:
+        """Claim the right to emit an execution's metrics (once per execution, whoever asks:
+        Record, a retried Record, RecordFallback or the sweeper). False when already claimed."""
+        now = self.clock()
+        try:
+            self.client.put_item(**_record_mark_request(self.table_name, execution_id, now))
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _close(
         self,
-        request_id: str,
+        ref: RequestRef,
         execution_id: str,
-        new_state: str,
+        new_state: State,
         delta_for: Callable[[str, Decimal], Decimal],
         extra: Mapping[str, tuple[str, Any]],
-    ) -> dict:
+        *,
+        expired: bool = False,
+    ) -> Closure:
         for attempt in range(self.max_attempts):
-            existing = self._get_reservation(request_id)
+            existing = self._get_reservation(ref)
+            now = self.clock()
             if (
                 existing is None
-                or existing.get("state") != RESERVED
+                or existing.get("state") not in (State.RESERVED, State.INVOKING)
                 or existing.get("executionId") != execution_id
+                or (expired and not _lease_expired(existing, now))
             ):
-                return self._nothing_to_close(request_id, execution_id, new_state, existing)
-            now = self.clock()
+                return self._nothing_to_close(ref.request_id, execution_id, new_state, existing)
             deltas = []
             items = []
             for counter in existing.get("counters") or []:
@@ -360,8 +549,12 @@ class Ledger:
                     }
                 )
                 if delta:
-                    items.append(self._counter_adjust(counter, delta, now))
-            items.append(self._reservation_close(request_id, execution_id, new_state, now, extra))
+                    items.append(_counter_adjust_request(self.table_name, counter, delta, now))
+            items.append(
+                _reservation_close_request(
+                    self.table_name, ref, execution_id, existing["state"], new_state, now, extra
+                )
+            )
             try:
                 self.client.transact_write_items(TransactItems=items)
             except ClientError as error:
@@ -372,15 +565,15 @@ class Ledger:
                     continue  # the reservation changed under us: read it again and decide
                 self._backoff(attempt)
                 continue
-            return {"state": new_state, "deltas": json_safe(deltas)}
+            return {"state": str(new_state), "deltas": json_safe(deltas), "closed": True}
         raise LedgerBusy(
-            f"Could not mark request {request_id} {new_state}: the transaction kept conflicting."
+            f"Could not mark request {ref.request_id} {new_state}: the transaction kept conflicting."
         )
 
     def _nothing_to_close(
         self, request_id: str, execution_id: str, new_state: str, existing: Mapping[str, Any] | None
-    ) -> dict:
-        state = existing.get("state") if existing else ABSENT
+    ) -> Closure:
+        state = existing.get("state") if existing else State.ABSENT
         if state != new_state:
             logger.warning(
                 f"Nothing to mark {new_state}: the reservation is {state}",
@@ -390,60 +583,12 @@ class Ledger:
                     "heldBy": existing.get("executionId") if existing else None,
                 },
             )
-        return {"state": state, "deltas": []}
-
-    def _counter_adjust(self, counter: Mapping[str, Any], delta: Decimal, now: datetime) -> dict:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": {"pk": {"S": counter["pk"]}, "sk": {"S": counter["sk"]}},
-                # If TTL already removed the counter, the recreated one must expire too.
-                "UpdateExpression": "ADD #used :delta SET expiresAt = if_not_exists(expiresAt, :expiresAt)",
-                "ExpressionAttributeNames": {"#used": "used"},
-                "ExpressionAttributeValues": _values(
-                    {":delta": delta, ":expiresAt": int((now + timedelta(hours=1)).timestamp())}
-                ),
-            }
-        }
-
-    def _reservation_close(
-        self,
-        request_id: str,
-        execution_id: str,
-        new_state: str,
-        now: datetime,
-        extra: Mapping[str, tuple[str, Any]],
-    ) -> dict:
-        sets = ["#state = :new", "updatedAt = :now"] + [f"{name} = :{name[1:]}" for name in extra]
-        values = {
-            ":new": new_state,
-            ":now": _iso(now),
-            ":reserved": RESERVED,
-            ":exec": execution_id,
-            **{f":{name[1:]}": value for name, (_, value) in extra.items()},
-        }
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": reservation_key(request_id),
-                "UpdateExpression": "SET " + ", ".join(sets),
-                # Only the execution that holds the reservation closes it, and only once.
-                "ConditionExpression": "#state = :reserved AND executionId = :exec",
-                "ExpressionAttributeNames": {
-                    "#state": "state",
-                    **{k: attr for k, (attr, _) in extra.items()},
-                },
-                "ExpressionAttributeValues": _values(values),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return {"state": str(state), "deltas": []}
 
     # --- reads and retries ----------------------------------------------------------------------------
 
-    def _get_reservation(self, request_id: str) -> dict[str, Any] | None:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=reservation_key(request_id), ConsistentRead=True
-        )
+    def _get_reservation(self, ref: RequestRef) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.table_name, Key=ref.key, ConsistentRead=True)
         item = response.get("Item")
         return deserialize(item) if item else None
 
@@ -466,10 +611,49 @@ class Ledger:
             self.sleep(self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**attempt)))
 
 
+# --- results ----------------------------------------------------------------------------------------
+
+
+def _decision(
+    decision: Decision, request_id: str, *, counters: list | None = None, shadow_denials: list | None = None
+) -> dict[str, Any]:
+    return {
+        "decision": str(decision),
+        "requestId": request_id,
+        "counters": counters or [],
+        "failOpen": False,
+        "shadowDenials": shadow_denials or [],
+    }
+
+
+def _denied(
+    request_id: str, reason: DenialReason, limit: dict | None, exceeded: list[dict], retry_after: int | None
+) -> dict[str, Any]:
+    denial = {"reason": str(reason), "limit": limit, "exceeded": exceeded, "retryAfterSeconds": retry_after}
+    return {**_decision(Decision.DENIED, request_id), "denial": json_safe(denial)}
+
+
+def _rejected(ref: RequestRef) -> dict[str, Any]:
+    message = (
+        f"requestId '{ref.request_id}' was reused for a different request: application "
+        f"'{ref.application_id}' already sent another request (model, messages, parameters or tags) "
+        "under this ID. Send a new requestId for a new request."
+    )
+    return {
+        **_decision(Decision.REJECTED, ref.request_id),
+        "errors": [{"field": "requestId", "message": message}],
+    }
+
+
 def _cancellation(error: ClientError) -> _Cancelled | None:
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
         return None
     return _Cancelled(error.response.get("CancellationReasons") or [])
+
+
+def _lease_expired(item: Mapping[str, Any], now: datetime) -> bool:
+    expiry = item.get(LEASE_EXPIRY_ATTRIBUTE)
+    return expiry is not None and int(expiry) < int(now.timestamp())
 
 
 def _key(plan: CounterPlan) -> dict[str, Any]:
@@ -494,20 +678,173 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _decision(
-    decision: str, request_id: str, *, counters: list | None = None, shadow_denials: list | None = None
-) -> dict[str, Any]:
+# --- the DynamoDB requests (no decisions below this line) -------------------------------------------
+
+
+def _counter_add_request(table: str, plan: CounterPlan) -> dict:
+    values: dict[str, Any] = {
+        ":amount": plan.amount,
+        ":ceiling": plan.limit.ceiling,
+        ":window": plan.limit.window,
+        ":unit": plan.limit.unit,
+        ":limitId": plan.limit.id,
+        ":windowEnd": format_instant(plan.window_end),
+        ":expiresAt": plan.expires_at,
+    }
+    update = {
+        "TableName": table,
+        "Key": _key(plan),
+        "UpdateExpression": (
+            "ADD #used :amount SET #limit = :ceiling, #window = :window, #unit = :unit, "
+            "limitId = :limitId, windowEnd = :windowEnd, expiresAt = :expiresAt"
+        ),
+        "ExpressionAttributeNames": {
+            "#used": "used",
+            "#limit": "limit",
+            "#window": "window",
+            "#unit": "unit",
+        },
+    }
+    if plan.limit.enforce:
+        # The room is computed here (ceiling - amount) because a condition cannot do arithmetic.
+        update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # the denial reports `used`
+        values[":room"] = plan.ceiling_minus_amount
+    update["ExpressionAttributeValues"] = _values(values)
+    return {"Update": update}
+
+
+def _reservation_put_request(
+    table: str,
+    ref: RequestRef,
+    execution_id: str,
+    print_: str,
+    plans: list[CounterPlan],
+    context: Mapping[str, Any],
+    now: datetime,
+    idempotency_seconds: int,
+    lease_seconds: int,
+) -> dict:
+    stamp = _iso(now)
+    item = {
+        "pk": ref.pk,
+        "sk": "RESERVATION",
+        "state": State.RESERVED.value,
+        "requestId": ref.request_id,
+        "applicationId": ref.application_id,
+        "fingerprint": print_,
+        "executionId": execution_id,
+        "counters": [_counter_entry(plan) for plan in plans],
+        # What the sweeper needs to record the outcome of an execution that died.
+        "dimensions": dict(context.get("dimensions") or {}),
+        "route": context.get("route"),
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "expiresAt": int(now.timestamp()) + idempotency_seconds,
+        LEASE_ATTRIBUTE: OPEN_LEASE,
+        LEASE_EXPIRY_ATTRIBUTE: int(now.timestamp()) + lease_seconds,
+    }
     return {
-        "decision": decision,
-        "requestId": request_id,
-        "counters": counters or [],
-        "failOpen": False,
-        "shadowDenials": shadow_denials or [],
+        "Put": {
+            "TableName": table,
+            "Item": _values(item),
+            # Taken again only when expired (TTL not yet run), or closed without a result to replay
+            # (released or charged) and for the same request.
+            "ConditionExpression": (
+                "attribute_not_exists(pk) OR expiresAt < :now "
+                "OR (fingerprint = :fingerprint AND #state IN (:released, :charged))"
+            ),
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": _values(
+                {
+                    ":released": State.RELEASED.value,
+                    ":charged": State.CHARGED.value,
+                    ":fingerprint": print_,
+                    ":now": int(now.timestamp()),
+                }
+            ),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
     }
 
 
-def _denied(
-    request_id: str, reason: str, limit: dict | None, exceeded: list[dict], retry_after: int | None
+def _mark_request(
+    table: str, ref: RequestRef, execution_id: str, old: State, new: State, now: datetime
 ) -> dict[str, Any]:
-    denial = {"reason": reason, "limit": limit, "exceeded": exceeded, "retryAfterSeconds": retry_after}
-    return {**_decision(DENIED, request_id), "denial": json_safe(denial)}
+    return {
+        "TableName": table,
+        "Key": ref.key,
+        "UpdateExpression": "SET #state = :new, updatedAt = :now",
+        # Only the holding execution moves its own open reservation.
+        "ConditionExpression": "#state = :old AND executionId = :exec",
+        "ExpressionAttributeNames": {"#state": "state"},
+        "ExpressionAttributeValues": _values(
+            {":new": new.value, ":old": old.value, ":exec": execution_id, ":now": _iso(now)}
+        ),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def _counter_adjust_request(table: str, counter: Mapping[str, Any], delta: Decimal, now: datetime) -> dict:
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": counter["pk"]}, "sk": {"S": counter["sk"]}},
+            # If TTL already removed the counter, the recreated one must expire too.
+            "UpdateExpression": "ADD #used :delta SET expiresAt = if_not_exists(expiresAt, :expiresAt)",
+            "ExpressionAttributeNames": {"#used": "used"},
+            "ExpressionAttributeValues": _values(
+                {":delta": delta, ":expiresAt": int((now + timedelta(hours=1)).timestamp())}
+            ),
+        }
+    }
+
+
+def _reservation_close_request(
+    table: str,
+    ref: RequestRef,
+    execution_id: str,
+    old_state: str,
+    new_state: State,
+    now: datetime,
+    extra: Mapping[str, tuple[str, Any]],
+) -> dict:
+    sets = ["#state = :new", "updatedAt = :now"] + [f"{name} = :{name[1:]}" for name in extra]
+    values = {
+        ":new": new_state.value,
+        ":now": _iso(now),
+        ":old": str(old_state),
+        ":exec": execution_id,
+        **{f":{name[1:]}": value for name, (_, value) in extra.items()},
+    }
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": ref.key,
+            # Removing the lease takes the reservation out of the sparse lease index.
+            "UpdateExpression": "SET "
+            + ", ".join(sets)
+            + f" REMOVE {LEASE_ATTRIBUTE}, {LEASE_EXPIRY_ATTRIBUTE}",
+            # Only the execution that holds the reservation closes it, only once, and only from the
+            # state it was read in (a mark or a sweep in between makes it decide again).
+            "ConditionExpression": "#state = :old AND executionId = :exec",
+            "ExpressionAttributeNames": {"#state": "state", **{k: attr for k, (attr, _) in extra.items()}},
+            "ExpressionAttributeValues": _values(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "Item": _values(
+            {
+                "pk": execution_id,  # an execution ARN: no other item kind starts with "arn:"
+                "sk": "RECORD",
+                "recordedAt": _iso(now),
+                "expiresAt": int(now.timestamp()) + RECORD_MARK_SECONDS,
+            }
+        ),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }

@@ -12,6 +12,7 @@ Application and Environment, in the namespace from POWERTOOLS_METRICS_NAMESPACE:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ UNITS = {
     "CacheWriteInputTokens": "Count",
     "EstimatedCostUSD": "None",
     "InvocationLatency": "Milliseconds",
+    "SweptReservations": "Count",
 }
 DIMENSIONS = ("Model", "ModelId", "CostCenter", "Application", "Environment")
 
@@ -91,3 +93,28 @@ def put_metric_data(
             for name, value in values.items()
         ],
     )
+
+
+def emit_count(name: str, value: float, *, namespace: str, sink: str, cloudwatch: Callable[[], Any]) -> None:
+    """One metric without dimensions (the sweeper's count of closed reservations)."""
+    if sink == "cloudwatch_api":
+        try:
+            cloudwatch().put_metric_data(
+                Namespace=namespace,
+                MetricData=[{"MetricName": name, "Value": float(value), "Unit": UNITS[name]}],
+            )
+            return
+        except (BotoCoreError, ClientError) as error:
+            logger.error(
+                "PutMetricData failed; writing the metric as EMF instead", extra={"error": str(error)}
+            )
+    blob = {
+        "_aws": {
+            "Timestamp": int(datetime.now(UTC).timestamp() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": namespace, "Dimensions": [[]], "Metrics": [{"Name": name, "Unit": UNITS[name]}]}
+            ],
+        },
+        name: value,
+    }
+    print(json.dumps(blob), flush=True)

@@ -15,9 +15,10 @@ from typing import Any
 from tollgate.metrics import DIMENSIONS
 from tollgate.payload import REPLAY_MAX_BYTES, json_bytes, response_budget_bytes, truncate_json_text
 from tollgate.pricing import Prices
+from tollgate.states import Decision, DenialReason, Outcome, State
 from tollgate.validation import dimensions_for
 
-SUCCEEDED, DENIED, FAILED, INVALID = "succeeded", "denied", "failed", "invalid"
+SUCCEEDED, DENIED, FAILED, INVALID = Outcome.SUCCEEDED, Outcome.DENIED, Outcome.FAILED, Outcome.INVALID
 FAIL_ERRORS = {DENIED: "RateLimitExceeded", FAILED: "InvocationFailed", INVALID: "ValidationError"}
 UNRESOLVED = "unresolved"
 
@@ -113,7 +114,7 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
 
     output = None
     stored = reservation.get("result")
-    if outcome == SUCCEEDED and decision == "replay" and isinstance(stored, Mapping):
+    if outcome == SUCCEEDED and decision == Decision.REPLAY and isinstance(stored, Mapping):
         if stored.get("replayable") is False:
             outcome = FAILED  # answered once, too large to keep: see _failure_cause
         else:
@@ -123,8 +124,8 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
     elif outcome == SUCCEEDED:
         outcome = FAILED  # nothing to return: record it as the failure it is
 
-    admitted = decision in ("approved", "replay")
-    model_called = output is not None and decision != "replay"
+    admitted = decision in (Decision.APPROVED, Decision.REPLAY)
+    model_called = output is not None and decision != Decision.REPLAY
     metrics: dict[str, float] = {"TotalRequests": 1}
     if admitted:
         metrics["RateLimitApproved"] = 1
@@ -157,7 +158,7 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
         log.update(
             usage=output.get("usage"), costUsd=output.get("costUsd"), latencyMs=output.get("latencyMs")
         )
-        if decision == "replay":
+        if decision == Decision.REPLAY:
             log["replayed"] = True
     else:
         cause = _cause(outcome, state, request_id)
@@ -168,6 +169,8 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
             log["errorCode"] = cause["modelError"].get("code")
         if cause.get("errors"):
             log["invalidFields"] = [e.get("field") for e in cause["errors"]]
+        if cause.get("chargedAtEstimate"):
+            log["chargedAtEstimate"] = cause["chargedAtEstimate"]
     converse = _mapping(context.get("converse"))
     return Record(
         outcome=outcome,
@@ -182,11 +185,11 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
 
 
 def _derived_outcome(raw: Mapping[str, Any], context: Mapping[str, Any], decision: Any) -> str:
-    if context and context.get("valid") is False:
+    if (context and context.get("valid") is False) or decision == Decision.REJECTED:
         return INVALID
-    if decision == "denied":
+    if decision == Decision.DENIED:
         return DENIED
-    if raw.get("invocation") or decision == "replay":
+    if raw.get("invocation") or decision == Decision.REPLAY:
         return SUCCEEDED
     return FAILED
 
@@ -195,7 +198,8 @@ def _cause(outcome: str, state: _State, request_id: str | None) -> dict[str, Any
     error = FAIL_ERRORS.get(outcome, "InvocationFailed")
     base = {"requestId": request_id, "error": error}
     if outcome == INVALID:
-        errors = list(state.context.get("errors") or [])
+        # Invalid input (Validate), or a requestId reused for another request (Reserve).
+        errors = list(state.context.get("errors") or state.reservation.get("errors") or [])
         problems = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
         noun = "problem" if len(errors) == 1 else "problems"
         return {**base, "message": f"The request has {len(errors)} {noun}: {problems}", "errors": errors}
@@ -205,15 +209,15 @@ def _cause(outcome: str, state: _State, request_id: str | None) -> dict[str, Any
 
 
 def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str, Any]:
-    reason = denial.get("reason") or "limit_exceeded"
+    reason = denial.get("reason") or DenialReason.LIMIT_EXCEEDED
     limit = denial.get("limit")
     retry_after = denial.get("retryAfterSeconds")
-    if reason == "ledger_unavailable":
+    if reason == DenialReason.LEDGER_UNAVAILABLE:
         message = (
             "Request denied: the budget ledger could not be reached and Tollgate fails closed. "
             f"Retry in {retry_after or 1} seconds."
         )
-    elif reason == "duplicate_in_flight":
+    elif reason == DenialReason.DUPLICATE_IN_FLIGHT:
         message = (
             f"Request denied: another execution is already handling requestId {request_id}. Retry with the "
             "same requestId once it finishes to get its result."
@@ -244,7 +248,7 @@ def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str
 
 def _failure_cause(state: _State) -> dict[str, Any]:
     stored = _mapping(state.reservation.get("result"))
-    if state.reservation.get("decision") == "replay" and stored.get("replayable") is False:
+    if state.reservation.get("decision") == Decision.REPLAY and stored.get("replayable") is False:
         return {
             "message": (
                 "This requestId was already answered, but its response was larger than "
@@ -269,12 +273,23 @@ def _failure_cause(state: _State) -> dict[str, Any]:
         message = f"The model call failed: {code}: {detail}"
     else:
         message = f"Tollgate's {stage} step failed: {code}: {detail}"
-    return {
+    cause: dict[str, Any] = {
         "message": message,
         "stage": stage,
         "modelId": model_id,
         "modelError": {"code": code, "message": detail},
     }
+    if _mapping(state.raw.get("release")).get("state") == State.CHARGED:
+        # The outcome is unknown: the model may have generated (and billed) an answer.
+        estimate = _mapping(state.context.get("estimate"))
+        cause["chargedAtEstimate"] = dict(estimate)
+        cause["message"] = (
+            f"{message}. The model may have run, so the usage was charged at the estimate "
+            f"({estimate.get('inputTokens')} input + {estimate.get('outputTokens')} output tokens, "
+            f"{estimate.get('costUsd')} USD) and the model was not called again. A retry with the same "
+            "requestId calls the model again and is charged again."
+        )
+    return cause
 
 
 def _error_detail(error: Mapping[str, Any]) -> tuple[str, str, str | None]:

@@ -38,7 +38,8 @@ class Settings:
     allow_direct_model_ids: bool
     fail_open: bool
     idempotency_seconds: int
-    bedrock_read_timeout_seconds: int
+    bedrock_read_timeout_seconds: int | None
+    lease_seconds: int
     log_prompts: bool
     metrics_sink: str
     metrics_namespace_value: str | None
@@ -90,9 +91,13 @@ class Settings:
             allow_direct_model_ids=_boolean(env, "TOLLGATE_ALLOW_DIRECT_MODEL_IDS", False),
             fail_open=_boolean(env, "TOLLGATE_FAIL_OPEN", False),
             idempotency_seconds=_integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1),
-            bedrock_read_timeout_seconds=_integer(
-                env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", 60, minimum=1
+            # Empty: sized from each request's max_tokens (tollgate.bedrock.read_timeout_seconds).
+            bedrock_read_timeout_seconds=(
+                _integer(env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", 60, minimum=1)
+                if _text(env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", "")
+                else None
             ),
+            lease_seconds=_integer(env, "TOLLGATE_LEASE_SECONDS", 600, minimum=1),
             log_prompts=_boolean(env, "TOLLGATE_LOG_PROMPTS", False),
             metrics_sink=sink,
             metrics_namespace_value=_text(env, "POWERTOOLS_METRICS_NAMESPACE", "") or None,

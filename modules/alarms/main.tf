@@ -1,4 +1,5 @@
-# Alarms on denials, invocation failures and failed executions, sent to an SNS topic.
+# Alarms on denials, invocation failures, failed and timed-out executions and sweeper actions,
+# sent to an SNS topic.
 
 resource "aws_sns_topic" "this" {
   count = var.sns_topic_arn == null ? 1 : 0
@@ -117,6 +118,44 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   period              = var.period_seconds
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = var.executions_failed_threshold
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.topic_arn]
+  ok_actions          = [local.topic_arn]
+  tags                = var.tags
+}
+
+# An execution that times out never reaches its own Settle/Release/Record: the sweeper closes its
+# reservation once the lease expires, but the timeout itself is worth a look.
+resource "aws_cloudwatch_metric_alarm" "executions_timed_out" {
+  alarm_name          = "${var.name}-executions-timed-out"
+  alarm_description   = "Tollgate ${var.name}: workflow executions timed out (${var.executions_timed_out_threshold} or more in ${var.period_seconds} s). Their reservations are closed by the sweeper when their lease expires; see docs/ledger.md."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsTimedOut"
+  dimensions          = { StateMachineArn = var.state_machine_arn }
+  statistic           = "Sum"
+  period              = var.period_seconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.executions_timed_out_threshold
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.topic_arn]
+  ok_actions          = [local.topic_arn]
+  tags                = var.tags
+}
+
+# Every reservation the sweeper closes belonged to an execution that died without closing it.
+resource "aws_cloudwatch_metric_alarm" "swept_reservations" {
+  alarm_name          = "${var.name}-swept-reservations"
+  alarm_description   = "Tollgate ${var.name}: the sweeper closed ${var.swept_reservations_threshold} or more reservations whose execution died, in ${var.period_seconds} s. Its log (/aws/lambda/${var.name}-sweeper) names each request."
+  namespace           = var.metrics_namespace
+  metric_name         = "SweptReservations"
+  statistic           = "Sum"
+  period              = var.period_seconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.swept_reservations_threshold
   evaluation_periods  = var.evaluation_periods
   datapoints_to_alarm = var.evaluation_periods
   treat_missing_data  = "notBreaching"

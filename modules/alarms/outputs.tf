@@ -4,18 +4,26 @@ output "sns_topic_arn" {
 }
 
 output "alarm_arns" {
-  description = "Alarm ARN by alarm (denied, invocation_failed, executions_failed)."
+  description = "Alarm ARN by alarm (denied, invocation_failed, executions_failed, executions_timed_out, swept_reservations)."
   value = merge(
     { for k, a in aws_cloudwatch_metric_alarm.insights : k => a.arn },
-    { executions_failed = aws_cloudwatch_metric_alarm.executions_failed.arn },
+    {
+      executions_failed    = aws_cloudwatch_metric_alarm.executions_failed.arn
+      executions_timed_out = aws_cloudwatch_metric_alarm.executions_timed_out.arn
+      swept_reservations   = aws_cloudwatch_metric_alarm.swept_reservations.arn
+    },
   )
 }
 
 output "alarm_names" {
-  description = "Alarm name by alarm (denied, invocation_failed, executions_failed)."
+  description = "Alarm name by alarm (denied, invocation_failed, executions_failed, executions_timed_out, swept_reservations)."
   value = merge(
     { for k, a in aws_cloudwatch_metric_alarm.insights : k => a.alarm_name },
-    { executions_failed = aws_cloudwatch_metric_alarm.executions_failed.alarm_name },
+    {
+      executions_failed    = aws_cloudwatch_metric_alarm.executions_failed.alarm_name
+      executions_timed_out = aws_cloudwatch_metric_alarm.executions_timed_out.alarm_name
+      swept_reservations   = aws_cloudwatch_metric_alarm.swept_reservations.alarm_name
+    },
   )
 }
 

@@ -97,3 +97,15 @@ variable "region" {
   type        = string
   default     = null
 }
+
+variable "executions_timed_out_threshold" {
+  description = "Timed-out executions per period that raise the alarm."
+  type        = number
+  default     = 1
+}
+
+variable "swept_reservations_threshold" {
+  description = "Reservations closed by the sweeper per period that raise the alarm."
+  type        = number
+  default     = 1
+}

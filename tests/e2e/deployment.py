@@ -36,6 +36,27 @@ class Run:
         return f"e2e-{self.id}-{purpose}"
 
 
+# The fault suite's cases (tests/e2e/test_faults.py), one application ID each.
+FAULT_CASES = (
+    "throttled-then-ok",
+    "throttled-always",
+    "5xx-before-generation",
+    "5xx-after-generation",
+    "delay-past-read-timeout",
+    "execution-died-after-reserve",
+    "invoke-died-after-the-call",
+    "settle-never-ran",
+    "same-id-two-apps-a",
+    "same-id-two-apps-b",
+    "same-id-twice-one-app",
+    "same-id-other-request",
+)
+
+
+def fault_apps(run: Run) -> list[str]:
+    return [run.app(f"fault-{case}") for case in FAULT_CASES]
+
+
 def new_run() -> Run:
     return Run(uuid.uuid4().hex[:8])
 
@@ -80,6 +101,8 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "tags": {"costCenter": "e2e", "applicationId": run.app("metrics"), "environment": "dev"},
             },
         },
+        # The fault suite waits for a lease to expire before it runs the sweeper.
+        "reservation_lease_seconds": 60,
         "limits": [
             {"scope": {"applicationId": run.app("deny")}, "window": "minute", "unit": "requests", "limit": 1},
             {
@@ -103,6 +126,11 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
             },
             {"scope": {"applicationId": run.app("replay")}, "window": day, "unit": "requests", "limit": 100},
             {"scope": {"applicationId": run.app("metrics")}, "window": day, "unit": "requests", "limit": 4},
+            # One tokens counter per fault-suite application (tests/e2e/test_faults.py).
+            *[
+                {"scope": {"applicationId": app}, "window": day, "unit": "total_tokens", "limit": 10_000_000}
+                for app in fault_apps(run)
+            ],
             {
                 "scope": {"applicationId": run.app("whole")},
                 "window": day,

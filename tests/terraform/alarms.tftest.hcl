@@ -16,7 +16,7 @@ variables {
   lambda_package_path = "tests/terraform/fixtures/lambda.zip"
 }
 
-run "three_alarms_to_a_created_topic" {
+run "alarms_to_a_created_topic" {
   command = plan
 
   variables {
@@ -26,11 +26,13 @@ run "three_alarms_to_a_created_topic" {
 
   assert {
     condition = module.alarms[0].alarm_names == {
-      denied            = "tollgate-denied"
-      invocation_failed = "tollgate-invocation-failed"
-      executions_failed = "tollgate-executions-failed"
+      denied               = "tollgate-denied"
+      invocation_failed    = "tollgate-invocation-failed"
+      executions_failed    = "tollgate-executions-failed"
+      executions_timed_out = "tollgate-executions-timed-out"
+      swept_reservations   = "tollgate-swept-reservations"
     }
-    error_message = "There must be alarms on denials, invocation failures and failed executions."
+    error_message = "There must be alarms on denials, invocation failures, failed and timed-out executions and sweeper actions."
   }
 }
 

@@ -1,5 +1,5 @@
 # The state machine: the rendered definition is valid JSON, names the four functions, and has
-# the data flow, retries, catches and ends of docs/internals.md section 4.
+# the data flow, retries, catches and ends of docs/internals.md section 4 and docs/ledger.md.
 
 mock_provider "aws" {
   mock_data "aws_caller_identity" {
@@ -21,13 +21,34 @@ run "definition_names_the_four_functions" {
   command = plan
 
   assert {
-    condition = toset([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : s.Resource if s.Type == "Task"]) == toset([
+    condition = toset([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : s.Resource if startswith(try(s.Resource, ""), "arn:aws:lambda:")]) == toset([
       "arn:aws:lambda:us-east-1:123456789012:function:tollgate-validate",
       "arn:aws:lambda:us-east-1:123456789012:function:tollgate-rate-limit",
       "arn:aws:lambda:us-east-1:123456789012:function:tollgate-invoke",
       "arn:aws:lambda:us-east-1:123456789012:function:tollgate-record-metrics",
     ])
     error_message = "The Task states must call exactly the four functions by ARN."
+  }
+
+  assert {
+    condition = toset([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : s.Resource if s.Type == "Task" && !startswith(try(s.Resource, ""), "arn:aws:lambda:")]) == toset([
+      "arn:aws:states:::dynamodb:putItem",
+      "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+    ])
+    error_message = "Besides the functions, only RecordFallback's record mark and metrics are service integrations."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this.definition).States.FallbackClaim.Parameters.TableName == "tollgate-limits" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.FallbackClaim.Parameters.ConditionExpression == "attribute_not_exists(pk)" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.FallbackClaim.Parameters.Item.pk == { "S.$" = "$$.Execution.Id" } &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.FallbackClaim.Catch[0].Next == "RecordFallback" &&
+      alltrue([for k in ["FallbackMetricsInvoked", "FallbackMetricsReplayed", "FallbackMetricsDenied", "FallbackMetricsFailed", "FallbackMetricsTotal"] :
+        jsondecode(aws_sfn_state_machine.this.definition).States[k].Parameters.Namespace == "GenAIRateLimiting" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States[k].Parameters.MetricData[0].MetricName == "TotalRequests"])
+    )
+    error_message = "RecordFallback must claim the execution's record mark (the same item Record claims) before it emits TotalRequests and the outcome's metrics."
   }
 
   assert {
@@ -69,11 +90,11 @@ run "definition_has_the_documented_data_flow" {
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Parameters == { "context.$" = "$.context" } &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Parameters == { "context.$" = "$.context", "reservation.$" = "$.reservation", "executionId.$" = "$$.Execution.Id" } &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.ResultPath == "$.invocation" &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Next == "DropPrompt"
     )
-    error_message = "Invoke must send {context}, store $.invocation and go on to DropPrompt."
+    error_message = "Invoke must send {context, reservation, executionId} (the invoking mark), store $.invocation and go on to DropPrompt."
   }
 
   assert {
@@ -104,11 +125,11 @@ run "definition_has_the_documented_data_flow" {
 
   assert {
     condition = (
-      !can(jsondecode(aws_sfn_state_machine.this.definition).States.Record.Parameters) &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Record.Parameters == { "state.$" = "$", "executionId.$" = "$$.Execution.Id" } &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Record.ResultSelector == { "record.$" = "$", "outcome.$" = "$.outcome" } &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Record.ResultPath == "$"
     )
-    error_message = "Record must receive the whole state and replace it with {record, outcome}, so that the response is carried once."
+    error_message = "Record must receive the whole state and the execution ID (its record mark) and replace the state with {record, outcome}, so that the response is carried once."
   }
 
   assert {
@@ -135,55 +156,65 @@ run "definition_retries_and_catches_safely" {
     condition = alltrue([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : alltrue([
       for e in ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"] :
       contains(flatten([for r in s.Retry : r.ErrorEquals]), e)
-    ]) if s.Type == "Task"])
-    error_message = "Every Task must retry the Lambda service errors."
+    ]) if startswith(try(s.Resource, ""), "arn:aws:lambda:")])
+    error_message = "Every function Task must retry the Lambda service errors."
   }
 
   assert {
     condition = alltrue(flatten([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : [
-      for r in s.Retry : !contains(r.ErrorEquals, "States.ALL") && !contains(r.ErrorEquals, "ModelInvocationError") && !contains(r.ErrorEquals, "States.TaskFailed")
+      for r in try(s.Retry, []) : !contains(r.ErrorEquals, "States.ALL") && !contains(r.ErrorEquals, "ModelInvocationError") && !contains(r.ErrorEquals, "ModelOutcomeUnknown") && !contains(r.ErrorEquals, "States.TaskFailed")
     ] if s.Type == "Task"]))
-    error_message = "No Retry may cover States.ALL, States.TaskFailed or ModelInvocationError."
+    error_message = "No Retry may cover States.ALL, States.TaskFailed, ModelInvocationError or ModelOutcomeUnknown (a call that may have run is never sent again)."
   }
 
   assert {
     condition = alltrue(flatten([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) : [
-      for r in s.Retry : r.MaxAttempts >= 1 && r.MaxAttempts <= 5 && r.BackoffRate > 1 && r.JitterStrategy == "FULL"
+      for r in try(s.Retry, []) : r.MaxAttempts >= 1 && r.MaxAttempts <= 5 && r.BackoffRate > 1 && r.JitterStrategy == "FULL"
     ] if s.Type == "Task"]))
     error_message = "Every Retry must be bounded (1-5 attempts) with exponential backoff and full jitter."
   }
 
   assert {
-    condition = alltrue([for e in ["ModelThrottled", "ModelUnavailable", "ModelTimeout"] :
-      contains(flatten([for r in jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Retry : r.ErrorEquals]), e)
-    ])
-    error_message = "Invoke must retry the invoke function's retryable errors."
+    condition     = toset(flatten([for r in jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Retry : r.ErrorEquals if !contains(r.ErrorEquals, "Lambda.ServiceException")])) == toset(["ModelThrottled", "ModelUnavailable"])
+    error_message = "Invoke must retry exactly the errors that prove the model did not run (ModelThrottled, ModelUnavailable)."
   }
 
   assert {
-    condition = alltrue([for k in ["Reserve", "Settle", "Release", "ReleaseUnconfirmed"] :
+    condition = alltrue([for k in ["Reserve", "Settle", "Release", "ReleaseUnconfirmed", "Resolve"] :
       contains(flatten([for r in jsondecode(aws_sfn_state_machine.this.definition).States[k].Retry : r.ErrorEquals]), "LedgerBusy")
     ])
-    error_message = "Reserve, Settle and the releases must retry LedgerBusy."
+    error_message = "Reserve, Settle, Resolve and the releases must retry LedgerBusy."
+  }
+
+  assert {
+    condition = alltrue([for k in ["Settle", "Release", "ReleaseUnconfirmed", "Resolve"] :
+      contains(flatten([for r in jsondecode(aws_sfn_state_machine.this.definition).States[k].Retry : r.ErrorEquals]), "LedgerUnavailable")
+    ])
+    error_message = "Settle, Resolve and the releases must retry LedgerUnavailable: one transient DynamoDB error must not leave a reservation open."
   }
 
   assert {
     condition = alltrue([for s in values(jsondecode(aws_sfn_state_machine.this.definition).States) :
-      length(s.Catch) > 0 && alltrue([for c in s.Catch : startswith(c.ResultPath, "$.") && c.ErrorEquals == ["States.ALL"]])
+      length(s.Catch) > 0 && alltrue([for c in s.Catch : startswith(c.ResultPath, "$.")]) && s.Catch[length(s.Catch) - 1].ErrorEquals == ["States.ALL"]
     if s.Type == "Task"])
     error_message = "Every Task must catch States.ALL into a field of the state (ResultPath $.<field>), so no path ends in States.Runtime and the state is kept."
   }
 
   assert {
     condition = (
+      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Catch[0].ErrorEquals == ["ModelThrottled", "ModelUnavailable", "ModelInvocationError"] &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Catch[0].Next == "InvokeError" &&
       jsondecode(aws_sfn_state_machine.this.definition).States.InvokeError.Next == "Release" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Catch[1].Next == "InvokeUnknown" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.InvokeUnknown.Next == "Resolve" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Resolve.Parameters.action == "resolve" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Resolve.Next == "SetFailed" &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Release.Next == "SetFailed" &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Release.Catch[0].Next == "SetFailed" &&
       jsondecode(aws_sfn_state_machine.this.definition).States.Settle.Catch[0].Next == "SetSucceeded" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Record.Catch[0].Next == "RecordFallback"
+      jsondecode(aws_sfn_state_machine.this.definition).States.Record.Catch[0].Next == "FallbackClaim"
     )
-    error_message = "A failed invoke must release its reservation and still be recorded; a failed settle still succeeds; a failed record falls back."
+    error_message = "A did-not-run invoke error must release its reservation, any other invoke error must be resolved (charged when the model may have run), and both still be recorded; a failed settle still succeeds; a failed record falls back."
   }
 
   assert {

@@ -26,6 +26,7 @@ run "four_functions_from_one_zip" {
       rate_limit     = "tollgate.handlers.rate_limit.handler"
       invoke         = "tollgate.handlers.invoke.handler"
       record_metrics = "tollgate.handlers.record_metrics.handler"
+      sweeper        = "tollgate.handlers.sweeper.handler"
     }
     error_message = "The handlers must be tollgate.handlers.<name>.handler."
   }
@@ -72,6 +73,7 @@ run "environment_is_the_documented_one" {
       TOLLGATE_FAIL_OPEN                    = "true"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "3600"
       TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "30"
+      TOLLGATE_LEASE_SECONDS                = "330"
       TOLLGATE_LOG_PROMPTS                  = "true"
       TOLLGATE_METRICS_SINK                 = "cloudwatch_api"
       POWERTOOLS_METRICS_NAMESPACE          = "Acme/GenAI"
@@ -96,7 +98,8 @@ run "environment_defaults" {
       TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "false"
       TOLLGATE_FAIL_OPEN                    = "false"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "86400"
-      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "60"
+      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = ""
+      TOLLGATE_LEASE_SECONDS                = "330"
       TOLLGATE_LOG_PROMPTS                  = "false"
       TOLLGATE_METRICS_SINK                 = "emf"
       POWERTOOLS_METRICS_NAMESPACE          = "GenAIRateLimiting"
@@ -104,6 +107,51 @@ run "environment_defaults" {
       POWERTOOLS_LOG_LEVEL                  = "INFO"
     }
     error_message = "The defaults must match docs/internals.md section 3."
+  }
+}
+
+run "lease_and_read_timeout_follow_the_workflow" {
+  command = plan
+
+  assert {
+    condition     = local.lease_seconds == 300 + 30 && local.sized_read_timeout_seconds == 20 + ceil(8192 / 50)
+    error_message = "EXPRESS: the lease must be 5 minutes plus the rate-limit timeout; the read timeout is sized for the largest max_tokens (8,192)."
+  }
+
+  assert {
+    condition     = module.function["invoke"].function_name == "tollgate-invoke" && local.functions.invoke.timeout > local.read_timeout_seconds + 5
+    error_message = "The invoke function's default timeout must outlast the sized read timeout."
+  }
+}
+
+run "lease_can_be_set" {
+  command = plan
+
+  variables {
+    workflow_type             = "STANDARD"
+    reservation_lease_seconds = 900
+  }
+
+  assert {
+    condition     = local.function_environment.TOLLGATE_LEASE_SECONDS == "900"
+    error_message = "reservation_lease_seconds must become TOLLGATE_LEASE_SECONDS."
+  }
+}
+
+run "sweeper_runs_on_its_schedule" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.sweeper.schedule_expression == "rate(1 minute)" &&
+      aws_scheduler_schedule.sweeper.target[0].arn == "arn:aws:lambda:us-east-1:123456789012:function:tollgate-sweeper" &&
+      jsondecode(aws_iam_role_policy.scheduler.policy).Statement[0].Action == ["lambda:InvokeFunction"] &&
+      jsondecode(aws_iam_role_policy.scheduler.policy).Statement[0].Resource == [
+        "arn:aws:lambda:us-east-1:123456789012:function:tollgate-sweeper",
+        "arn:aws:lambda:us-east-1:123456789012:function:tollgate-sweeper:*",
+      ]
+    )
+    error_message = "EventBridge Scheduler must invoke the sweeper (and only it) every minute."
   }
 }
 

@@ -113,8 +113,17 @@ run "invoke_may_call_exactly_the_routed_models_and_profiles" {
   }
 
   assert {
-    condition     = !strcontains(module.function["invoke"].policy, "dynamodb:") && !strcontains(module.function["invoke"].policy, "cloudwatch:")
-    error_message = "The invoke role must not touch the table or CloudWatch metrics."
+    condition = one([for s in jsondecode(module.function["invoke"].policy).Statement : s if s.Sid == "MarkReservationInvoking"]) == {
+      Sid       = "MarkReservationInvoking", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+      Resource  = ["arn:aws:dynamodb:us-east-1:123456789012:table/tollgate-limits"],
+      Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["REQUEST#*"] } }
+    }
+    error_message = "The invoke role may only read and update reservations (the invoking mark)."
+  }
+
+  assert {
+    condition     = !strcontains(module.function["invoke"].policy, "cloudwatch:")
+    error_message = "The invoke role must not touch CloudWatch metrics."
   }
 }
 
@@ -178,8 +187,25 @@ run "table_access_is_scoped_to_the_table" {
   }
 
   assert {
-    condition     = !strcontains(module.function["record_metrics"].policy, "dynamodb:") && !strcontains(module.function["record_metrics"].policy, "bedrock:")
-    error_message = "record_metrics must not touch the table or Bedrock."
+    condition = one([for s in jsondecode(module.function["record_metrics"].policy).Statement : s if s.Sid == "ClaimRecordMark"]) == {
+      Sid       = "ClaimRecordMark", Effect = "Allow", Action = ["dynamodb:PutItem"],
+      Resource  = ["arn:aws:dynamodb:us-east-1:123456789012:table/tollgate-limits"],
+      Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["arn:aws:states:*"] } }
+    }
+    error_message = "record_metrics may only put its record marks (keyed by execution ARN) in the table."
+  }
+
+  assert {
+    condition     = !strcontains(module.function["record_metrics"].policy, "bedrock:") && !strcontains(module.function["sweeper"].policy, "bedrock:")
+    error_message = "record_metrics and the sweeper must not touch Bedrock."
+  }
+
+  assert {
+    condition = (
+      one([for s in jsondecode(module.function["sweeper"].policy).Statement : s.Resource if s.Sid == "FindExpiredLeases"]) == ["arn:aws:dynamodb:us-east-1:123456789012:table/tollgate-limits/index/leases"] &&
+      toset(one([for s in jsondecode(module.function["sweeper"].policy).Statement : s.Action if s.Sid == "CloseReservations"])) == toset(["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+    )
+    error_message = "The sweeper may query only the lease index and only read and update items."
   }
 }
 

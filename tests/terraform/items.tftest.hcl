@@ -37,9 +37,14 @@ run "table_is_on_demand_with_ttl_pitr_and_sse" {
       aws_dynamodb_table.this.billing_mode == "PAY_PER_REQUEST" &&
       aws_dynamodb_table.this.hash_key == "pk" &&
       aws_dynamodb_table.this.range_key == "sk" &&
-      toset([for a in aws_dynamodb_table.this.attribute : "${a.name}:${a.type}"]) == toset(["pk:S", "sk:S"])
+      toset([for a in aws_dynamodb_table.this.attribute : "${a.name}:${a.type}"]) == toset(["pk:S", "sk:S", "lease:S", "leaseExpiresAt:N"])
     )
-    error_message = "The table must be on demand with key pk/sk (S/S)."
+    error_message = "The table must be on demand with key pk/sk (S/S) and the lease index's keys."
+  }
+
+  assert {
+    condition     = [for g in aws_dynamodb_table.this.global_secondary_index : [g.name, g.hash_key, g.range_key]] == [["leases", "lease", "leaseExpiresAt"]]
+    error_message = "The sparse lease index (lease, leaseExpiresAt) is what the sweeper queries."
   }
 
   assert {

@@ -55,6 +55,12 @@ override_resource {
 }
 
 override_resource {
+  target          = module.function["sweeper"].aws_lambda_function.this
+  override_during = plan
+  values          = { arn = "arn:aws:lambda:us-east-1:123456789012:function:tollgate-sweeper" }
+}
+
+override_resource {
   target          = module.inference_profiles.aws_bedrock_inference_profile.this["sales"]
   override_during = plan
   values          = { arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/sales0000001" }
@@ -109,8 +115,9 @@ run "outputs_have_the_documented_names_and_values" {
       rate_limit     = "arn:aws:lambda:us-east-1:123456789012:function:tollgate-rate-limit"
       invoke         = "arn:aws:lambda:us-east-1:123456789012:function:tollgate-invoke"
       record_metrics = "arn:aws:lambda:us-east-1:123456789012:function:tollgate-record-metrics"
+      sweeper        = "arn:aws:lambda:us-east-1:123456789012:function:tollgate-sweeper"
     }
-    error_message = "function_arns must be keyed validate, rate_limit, invoke, record_metrics."
+    error_message = "function_arns must be keyed validate, rate_limit, invoke, record_metrics, sweeper."
   }
 
   assert {
@@ -119,8 +126,9 @@ run "outputs_have_the_documented_names_and_values" {
       rate_limit     = "tollgate-rate-limit"
       invoke         = "tollgate-invoke"
       record_metrics = "tollgate-record-metrics"
+      sweeper        = "tollgate-sweeper"
     }
-    error_message = "The functions must be named <name>-validate, -rate-limit, -invoke, -record-metrics."
+    error_message = "The functions must be named <name>-validate, -rate-limit, -invoke, -record-metrics, -sweeper."
   }
 
   assert {
@@ -161,7 +169,7 @@ run "outputs_have_the_documented_names_and_values" {
   }
 
   assert {
-    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:123456789012:tollgate-alarms" && keys(output.alarm_names) == tolist(["denied", "executions_failed", "invocation_failed"])
+    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:123456789012:tollgate-alarms" && keys(output.alarm_names) == tolist(["denied", "executions_failed", "executions_timed_out", "invocation_failed", "swept_reservations"])
     error_message = "The alarm topic and the three alarms must be output."
   }
 

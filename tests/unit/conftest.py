@@ -83,6 +83,22 @@ def table(aws: None) -> Any:
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "lease", "AttributeType": "S"},
+            {"AttributeName": "leaseExpiresAt", "AttributeType": "N"},
+        ],
+        # As main.tf builds it: the sparse index of open leases.
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "leases",
+                "KeySchema": [
+                    {"AttributeName": "lease", "KeyType": "HASH"},
+                    {"AttributeName": "leaseExpiresAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["requestId", "applicationId", "executionId", "state"],
+                },
+            }
         ],
         BillingMode="PAY_PER_REQUEST",
     )

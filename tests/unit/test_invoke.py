@@ -3,16 +3,22 @@
 import json
 
 import pytest
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from conftest import article_request, article_routes, converse_response
 
 from tollgate import clients
 from tollgate.bedrock import (
     ModelInvocationError,
+    ModelOutcomeUnknown,
     ModelThrottled,
-    ModelTimeout,
     ModelUnavailable,
     classify_error,
+    read_timeout_seconds,
 )
 from tollgate.converse import build_converse_request
 from tollgate.handlers import invoke
@@ -158,24 +164,25 @@ def test_the_success_output_carries_usage_cost_and_latency(catalogue, bedrock):
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "error_class", "retryable"),
+    ("code", "status", "error_class", "retryable", "may_have_run"),
     [
-        ("ThrottlingException", 429, "ModelThrottled", True),
-        ("ServiceQuotaExceededException", 400, "ModelThrottled", True),
-        ("TooManyRequestsException", 429, "ModelThrottled", True),
-        ("InternalServerException", 500, "ModelUnavailable", True),
-        ("ServiceUnavailableException", 503, "ModelUnavailable", True),
-        ("ModelNotReadyException", 429, "ModelUnavailable", True),
-        ("SomethingNew", 502, "ModelUnavailable", True),
-        ("ModelTimeoutException", 408, "ModelTimeout", True),
-        ("ValidationException", 400, "ModelInvocationError", False),
-        ("AccessDeniedException", 403, "ModelInvocationError", False),
-        ("ResourceNotFoundException", 404, "ModelInvocationError", False),
-        ("ModelErrorException", 424, "ModelInvocationError", False),
+        ("ThrottlingException", 429, "ModelThrottled", True, False),
+        ("ServiceQuotaExceededException", 400, "ModelThrottled", True, False),
+        ("TooManyRequestsException", 429, "ModelThrottled", True, False),
+        # A 5xx after the request was sent: the model may have run (never retried, charged).
+        ("InternalServerException", 500, "ModelOutcomeUnknown", False, True),
+        ("ServiceUnavailableException", 503, "ModelUnavailable", True, False),
+        ("ModelNotReadyException", 429, "ModelUnavailable", True, False),
+        ("SomethingNew", 502, "ModelOutcomeUnknown", False, True),
+        ("ModelTimeoutException", 408, "ModelOutcomeUnknown", False, True),
+        ("ValidationException", 400, "ModelInvocationError", False, False),
+        ("AccessDeniedException", 403, "ModelInvocationError", False, False),
+        ("ResourceNotFoundException", 404, "ModelInvocationError", False, False),
+        ("ModelErrorException", 424, "ModelInvocationError", False, False),
     ],
 )
 def test_model_errors_are_classified_for_the_state_machine(
-    catalogue, bedrock, code, status, error_class, retryable
+    catalogue, bedrock, code, status, error_class, retryable, may_have_run
 ):
     context = context_for(catalogue, "nova-lite")
     bedrock.add_client_error(
@@ -189,6 +196,7 @@ def test_model_errors_are_classified_for_the_state_machine(
         "message": "model said no",
         "modelId": "amazon.nova-lite-v1:0",
         "retryable": retryable,
+        "mayHaveRun": may_have_run,
     }
 
 
@@ -201,7 +209,8 @@ def test_an_unknown_code_is_classified_by_its_http_status():
         )
 
     assert type(classify_error(error(429), "m")) is ModelThrottled
-    assert type(classify_error(error(504), "m")) is ModelUnavailable
+    assert type(classify_error(error(503), "m")) is ModelUnavailable
+    assert type(classify_error(error(504), "m")) is ModelOutcomeUnknown
     assert type(classify_error(error(400), "m")) is ModelInvocationError
 
 
@@ -209,14 +218,36 @@ def test_an_unknown_code_is_classified_by_its_http_status():
     "error",
     [
         ReadTimeoutError(endpoint_url="https://bedrock"),
+        ConnectionClosedError(endpoint_url="https://bedrock"),
+    ],
+)
+def test_a_lost_answer_may_have_run_and_is_not_retried(error):
+    """Before: ModelTimeout, retried and then released, although Bedrock generated (and billed) it."""
+    classified = classify_error(error, "amazon.nova-lite-v1:0")
+    assert type(classified) is ModelOutcomeUnknown
+    assert json.loads(str(classified))["retryable"] is False
+    assert json.loads(str(classified))["mayHaveRun"] is True
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
         ConnectTimeoutError(endpoint_url="https://bedrock"),
         EndpointConnectionError(endpoint_url="https://bedrock"),
     ],
 )
-def test_network_timeouts_are_model_timeouts(error):
+def test_a_request_that_never_connected_did_not_run(error):
     classified = classify_error(error, "amazon.nova-lite-v1:0")
-    assert type(classified) is ModelTimeout
-    assert json.loads(str(classified))["retryable"] is True
+    assert type(classified) is ModelUnavailable
+    assert classified.retryable is True and classified.may_have_run is False
+
+
+def test_the_read_timeout_is_sized_from_max_tokens_and_fits_the_function():
+    assert read_timeout_seconds(2000, None, None) == 60  # 20 s + 2000 / 50
+    assert read_timeout_seconds(8192, None, None) == 184
+    assert read_timeout_seconds(10, None, None) == 30  # the floor
+    assert read_timeout_seconds(8192, 45, None) == 45  # the variable overrides the sizing
+    assert read_timeout_seconds(8192, None, 100.0) == 95  # never past what the function has left
 
 
 def test_anything_else_is_final():

@@ -9,11 +9,22 @@ from botocore.exceptions import ClientError
 from conftest import TABLE, article_request, article_routes, at, counters, put_limit, used
 
 from tollgate.config_store import ConfigStore
-from tollgate.ledger import Ledger, LedgerBusy
+from tollgate.ledger import Ledger, LedgerBusy, RequestRef
 from tollgate.validation import ValidationOptions, validate_request
 
 NOW = at("2025-03-04T10:15:30Z")
 OPTIONS = ValidationOptions(("dev", "production"), 100_000, False)
+APP = "aws-documentation-helper"  # the article request's applicationId
+
+
+def ref(request_id="req-1", application_id=APP):
+    return RequestRef(application_id, request_id)
+
+
+def reservation_item(table, request_id="req-1", application_id=APP):
+    return table.get_item(Key={"pk": f"REQUEST#{application_id}#{request_id}", "sk": "RESERVATION"}).get(
+        "Item"
+    )
 
 
 @pytest.fixture
@@ -77,7 +88,7 @@ def test_reserve_adds_the_estimate_to_every_matching_counter(table, ledger, limi
     assert sorted(c["limitId"] for c in result["counters"]) == sorted(
         f"*/day/{u}" for u in ("requests", "input_tokens", "output_tokens", "total_tokens", "usd")
     )
-    reservation = table.get_item(Key={"pk": "REQUEST#req-1", "sk": "RESERVATION"})["Item"]
+    reservation = reservation_item(table, "req-1")
     assert reservation["state"] == "reserved"
     assert reservation["executionId"] == "exec-1"
     assert len(reservation["counters"]) == 5
@@ -89,7 +100,7 @@ def test_reserve_then_settle_leaves_the_real_usage(table, ledger, limits, reques
     ledger.reserve(context, "exec-1", limits)
     cost = actual_cost(context, 17, 120)
     result = ledger.settle(
-        "req-1", "exec-1", usage_for(context, 17, 120), float(cost), {"requestId": "req-1"}
+        ref("req-1"), "exec-1", usage_for(context, 17, 120), float(cost), {"requestId": "req-1"}
     )
     assert result["state"] == "settled"
     assert used(table) == {
@@ -108,7 +119,7 @@ def test_settle_counts_input_beyond_the_estimate(table, ledger, limits, request_
     put_limit(table, "input", unit="input_tokens", limit=1_000_000)
     context = request_context()
     ledger.reserve(context, "exec-1", limits)
-    ledger.settle("req-1", "exec-1", usage_for(context, 5000, 1), 0.1, {})
+    ledger.settle(ref("req-1"), "exec-1", usage_for(context, 5000, 1), 0.1, {})
     assert used(table) == {"input|2025-03-04T00:00:00Z#": 5000}
 
 
@@ -116,10 +127,10 @@ def test_reserve_then_release_leaves_zero(table, ledger, limits, request_context
     every_unit(table)
     context = request_context()
     ledger.reserve(context, "exec-1", limits)
-    result = ledger.release("req-1", "exec-1")
+    result = ledger.release(ref("req-1"), "exec-1")
     assert result["state"] == "released"
     assert set(used(table).values()) == {0}
-    assert table.get_item(Key={"pk": "REQUEST#req-1", "sk": "RESERVATION"})["Item"]["state"] == "released"
+    assert reservation_item(table, "req-1")["state"] == "released"
 
 
 def test_counters_and_reservations_carry_a_ttl(table, limits, request_context):
@@ -131,7 +142,7 @@ def test_counters_and_reservations_carry_a_ttl(table, limits, request_context):
     assert items["minute|2025-03-04T10:15:00Z#"]["expiresAt"] == int(at("2025-03-04T11:16:00Z").timestamp())
     assert items["month|2025-03-01T00:00:00Z#"]["expiresAt"] == int(at("2025-04-01T01:00:00Z").timestamp())
     assert items["month|2025-03-01T00:00:00Z#"]["windowEnd"] == "2025-04-01T00:00:00Z"
-    reservation = table.get_item(Key={"pk": "REQUEST#req-1", "sk": "RESERVATION"})["Item"]
+    reservation = reservation_item(table, "req-1")
     assert reservation["expiresAt"] == int(NOW.timestamp()) + 3600
 
 
@@ -163,7 +174,7 @@ def test_a_denial_names_the_limit_that_was_exceeded_among_several(table, ledger,
     assert denial["retryAfterSeconds"] == int((at("2025-03-05T00:00:00Z") - NOW).total_seconds())
     # Nothing of the denied request was counted, and it holds no reservation.
     assert used(table) == before
-    assert "Item" not in table.get_item(Key={"pk": "REQUEST#req-2", "sk": "RESERVATION"})
+    assert reservation_item(table, "req-2") is None
 
 
 def test_every_exceeded_limit_is_listed_and_the_longest_wait_is_named(table, ledger, limits, request_context):
@@ -240,7 +251,7 @@ def test_a_settled_request_replays_its_result_and_counts_nothing(table, ledger, 
         "response": {"text": "S3 is...", "stopReason": "end_turn"},
         "costUsd": 0.0012,
     }
-    ledger.settle("req-1", "exec-1", usage_for(context, 10, 20), 0.0012, stored)
+    ledger.settle(ref("req-1"), "exec-1", usage_for(context, 10, 20), 0.0012, stored)
     before = used(table)
     replay = ledger.reserve(context, "exec-2", limits)
     assert replay["decision"] == "replay"
@@ -253,26 +264,26 @@ def test_settle_and_release_replays_change_nothing(table, ledger, limits, reques
     every_unit(table)
     context = request_context()
     ledger.reserve(context, "exec-1", limits)
-    ledger.settle("req-1", "exec-1", usage_for(context, 10, 20), 0.0001, {})
+    ledger.settle(ref("req-1"), "exec-1", usage_for(context, 10, 20), 0.0001, {})
     after_settle = used(table)
-    assert ledger.settle("req-1", "exec-1", usage_for(context, 10, 20), 0.0001, {}) == {
+    assert ledger.settle(ref("req-1"), "exec-1", usage_for(context, 10, 20), 0.0001, {}) == {
         "state": "settled",
         "deltas": [],
     }
-    assert ledger.release("req-1", "exec-1") == {"state": "settled", "deltas": []}
+    assert ledger.release(ref("req-1"), "exec-1") == {"state": "settled", "deltas": []}
     assert used(table) == after_settle
 
     other = request_context("req-2")
     ledger.reserve(other, "exec-2", limits)
-    ledger.release("req-2", "exec-2")
+    ledger.release(ref("req-2"), "exec-2")
     after_release = used(table)
-    assert ledger.release("req-2", "exec-2") == {"state": "released", "deltas": []}
-    assert ledger.settle("req-2", "exec-2", usage_for(other, 1, 1), 0.0, {}) == {
+    assert ledger.release(ref("req-2"), "exec-2") == {"state": "released", "deltas": []}
+    assert ledger.settle(ref("req-2"), "exec-2", usage_for(other, 1, 1), 0.0, {}) == {
         "state": "released",
         "deltas": [],
     }
     assert used(table) == after_release
-    assert ledger.release("never-reserved", "exec-9") == {"state": "absent", "deltas": []}
+    assert ledger.release(ref("never-reserved"), "exec-9") == {"state": "absent", "deltas": []}
 
 
 def test_only_the_holding_execution_settles_or_releases(table, ledger, limits, request_context):
@@ -280,8 +291,8 @@ def test_only_the_holding_execution_settles_or_releases(table, ledger, limits, r
     context = request_context()
     ledger.reserve(context, "exec-1", limits)
     before = used(table)
-    assert ledger.release("req-1", "exec-2")["state"] == "reserved"
-    assert ledger.settle("req-1", "exec-2", usage_for(context, 1, 1), 0.0, {})["state"] == "reserved"
+    assert ledger.release(ref("req-1"), "exec-2")["state"] == "reserved"
+    assert ledger.settle(ref("req-1"), "exec-2", usage_for(context, 1, 1), 0.0, {})["state"] == "reserved"
     assert used(table) == before
 
 
@@ -292,7 +303,7 @@ def test_a_released_request_may_be_reserved_again(table, ledger, limits, request
         put_limit(table, f"*/day/{unit}", unit=unit, limit=1_000_000)
     context = request_context()
     first = ledger.reserve(context, "exec-1", limits)
-    ledger.release("req-1", "exec-1")
+    ledger.release(ref("req-1"), "exec-1")
     again = ledger.reserve(context, "exec-2", limits)
     assert again["decision"] == "approved"
     assert again["counters"] == first["counters"]
@@ -315,7 +326,7 @@ def test_no_limits_means_admitted_with_only_the_reservation(table, ledger, limit
     result = ledger.reserve(request_context(), "exec-1", limits)
     assert result["decision"] == "approved"
     assert result["counters"] == []
-    assert table.get_item(Key={"pk": "REQUEST#req-1", "sk": "RESERVATION"})["Item"]["state"] == "reserved"
+    assert reservation_item(table, "req-1")["state"] == "reserved"
 
 
 def unreachable_client():
@@ -416,7 +427,7 @@ def test_a_permanent_denial_still_replays_a_settled_request(table, ledger, limit
     put_limit(table, "output", unit="output_tokens", limit=5000)
     context = request_context()
     ledger.reserve(context, "exec-1", limits)
-    ledger.settle("req-1", "exec-1", usage_for(context, 10, 20), 0.0001, {"requestId": "req-1"})
+    ledger.settle(ref("req-1"), "exec-1", usage_for(context, 10, 20), 0.0001, {"requestId": "req-1"})
     # The limit is lowered below what the request asks for: a new request could never fit, but the
     # settled one is still answered from its stored result.
     put_limit(table, "output", unit="output_tokens", limit=100)

@@ -13,7 +13,8 @@ def test_defaults_match_the_documented_environment():
     assert settings.allow_direct_model_ids is False
     assert settings.fail_open is False
     assert settings.idempotency_seconds == 86_400
-    assert settings.bedrock_read_timeout_seconds == 60
+    assert settings.bedrock_read_timeout_seconds is None  # sized from max_tokens
+    assert settings.lease_seconds == 600
     assert settings.log_prompts is False
     assert settings.metrics_sink == "emf"
 

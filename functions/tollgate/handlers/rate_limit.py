@@ -1,4 +1,5 @@
-"""Rate limit: the ledger's three actions, ``reserve``, ``settle`` and ``release``."""
+"""Rate limit: the ledger's actions, ``reserve``, ``settle``, ``release`` and ``resolve`` (close
+after an error of unknown kind: charge the estimate if the model may have run, else release)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tollgate import clients
 from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
-from tollgate.ledger import ABSENT, Ledger, LedgerUnavailable
+from tollgate.ledger import Ledger, LedgerUnavailable, RequestRef
 from tollgate.observability import logger
 from tollgate.settings import get_settings
+from tollgate.states import State
 
-ACTIONS = ("reserve", "settle", "release")
+ACTIONS = ("reserve", "settle", "release", "resolve")
 
 
 def stored_for_replay(invocation: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings.table_name,
         idempotency_seconds=settings.idempotency_seconds,
         fail_open=settings.fail_open,
+        lease_seconds=settings.lease_seconds,
     )
     if action == "reserve":
         store = ConfigStore(
@@ -65,23 +68,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     reservation = event.get("reservation") or {}
     if reservation.get("failOpen"):
-        return {"state": ABSENT, "deltas": []}  # nothing was reserved, so nothing to settle or release
+        return {"state": State.ABSENT.value, "deltas": []}  # nothing reserved: nothing to close
+    ref = RequestRef.of(request)
     try:
         if action == "settle":
             invocation = event["invocation"]
             result = ledger.settle(
-                request["requestId"],
-                execution_id,
-                invocation["usage"],
-                invocation["costUsd"],
-                stored_for_replay(invocation),
+                ref, execution_id, invocation["usage"], invocation["costUsd"], stored_for_replay(invocation)
             )
+        elif action == "resolve":
+            result = ledger.resolve(ref, execution_id)
         else:
-            result = ledger.release(request["requestId"], execution_id)
+            result = ledger.release(ref, execution_id)
     except (BotoCoreError, ClientError) as error:
         raise LedgerUnavailable(f"Could not {action} request {request['requestId']}: {error}") from error
     logger.info(
         f"{action.capitalize()}: {result['state']}",
         extra={"requestId": request["requestId"], "state": result["state"], "deltas": result["deltas"]},
     )
-    return result
+    return {"state": result["state"], "deltas": result["deltas"]}

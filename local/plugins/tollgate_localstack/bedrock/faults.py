@@ -1,7 +1,7 @@
 """The fault switch: make a model fail (or slow down) for its next N calls.
 
     POST   /_tollgate/bedrock/faults  {"modelId": "...", "error": "ThrottlingException", "count": 2,
-                                       "message": "optional", "delayMs": 0}
+                                       "message": "optional", "delayMs": 0, "phase": "before"}
     GET    /_tollgate/bedrock/faults  -> {"faults": [...]}  (what is still armed)
     DELETE /_tollgate/bedrock/faults[?modelId=...]  -> disarm all (or one model's)
 
@@ -10,6 +10,11 @@ ARNs, or "*" for every model. A fault on a foundation model ID also fires for ca
 that model through a profile; a fault on a profile fires only for calls naming that profile.
 "error" may be omitted (with delayMs) to only delay calls. Faults are checked after the model
 identifier is resolved and before the request is checked, and each firing uses up one count.
+
+"phase" says when the fault strikes: "before" (default) the model runs, so nothing is generated
+or billed; "after" the model generated the answer (its AWS/Bedrock Invocations and token counts
+are published: it is billed), then the delay and the error apply. An "after" fault is how a
+lost answer looks to the caller: a 5xx after generation, or a delay past its read timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from localstack.http import Request, Response, route
 from .errors import ERRORS
 
 PATH = "/_tollgate/bedrock/faults"
+PHASES = ("before", "after")
 
 
 def fault_key(model_id: str) -> str:
@@ -49,6 +55,9 @@ class FaultTable:
             raise ValueError("count must be a whole number >= 1.")
         if not isinstance(delay_ms, int) or isinstance(delay_ms, bool) or not 0 <= delay_ms <= 900_000:
             raise ValueError("delayMs must be a whole number of milliseconds between 0 and 900000.")
+        phase = spec.get("phase", "before")
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}.")
         fault = {
             "modelId": model_id,
             "key": fault_key(model_id),
@@ -57,6 +66,7 @@ class FaultTable:
             "message": spec.get("message") or (ERRORS[error][1] if error else None),
             "remaining": count,
             "delayMs": delay_ms,
+            "phase": phase,
         }
         with self._lock:
             self._faults.append(fault)

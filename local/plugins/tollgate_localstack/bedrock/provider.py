@@ -344,6 +344,13 @@ class BedrockProvider:
 
 
 # --- runtime ---------------------------------------------------------------------------------------------
+def _strike(fault: dict) -> None:
+    if fault["delayMs"]:
+        time.sleep(fault["delayMs"] / 1000)
+    if fault["error"]:
+        raise BedrockError(fault["error"], fault["message"])
+
+
 class BedrockRuntimeProvider:
     service = "bedrock-runtime"
 
@@ -355,11 +362,8 @@ class BedrockRuntimeProvider:
         try:
             target.check_servable()
             fault = FAULTS.take(target.fault_keys)
-            if fault:
-                if fault["delayMs"]:
-                    time.sleep(fault["delayMs"] / 1000)
-                if fault["error"]:
-                    raise BedrockError(fault["error"], fault["message"])
+            if fault and fault.get("phase", "before") == "before":
+                _strike(fault)
             completion, render = call(target.model)
         except BedrockError as e:
             metrics.failure(account, region, target.metric_id, e.status)
@@ -380,6 +384,12 @@ class BedrockRuntimeProvider:
         metrics.success(
             account, region, target.metric_id, latency_ms, completion.input_tokens, completion.output_tokens
         )
+        if fault and fault.get("phase") == "after":
+            # Generated and billed (the success metrics above); the answer is then delayed or lost.
+            try:
+                _strike(fault)
+            except BedrockError as e:
+                raise _error(e) from None
         return render(completion, latency_ms)
 
     @handler("Converse", expand=False)

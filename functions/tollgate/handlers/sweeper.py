@@ -1,0 +1,67 @@
+"""Sweeper: close the reservations whose lease expired, on a schedule (every minute by default).
+
+A reservation's lease runs out only when its execution died (timed out, or a function crashed past
+every retry) without closing it. The sweeper closes each one as the execution would have: charged
+at the estimate when it was marked ``invoking`` (the model may have run), released otherwise; it
+records the execution's outcome metrics unless the execution already did (the record mark), and
+logs each. It returns, and emits as ``SweptReservations``, how many it closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollgate import clients
+from tollgate.ledger import Ledger
+from tollgate.metrics import DIMENSIONS, emit, emit_count
+from tollgate.observability import logger
+from tollgate.outcome import UNRESOLVED
+from tollgate.settings import get_settings
+from tollgate.states import State
+
+# What Record would have emitted for an admitted request that failed.
+SWEPT_METRICS = {"TotalRequests": 1, "RateLimitApproved": 1, "InvocationFailed": 1}
+
+
+def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    ledger = Ledger(clients.dynamodb(), settings.table_name, lease_seconds=settings.lease_seconds)
+    swept = ledger.sweep()
+    summary = {"swept": len(swept), State.RELEASED.value: 0, State.CHARGED.value: 0, "recorded": 0}
+    for entry in swept:
+        item, closure = entry["item"], entry["closure"]
+        summary[closure["state"]] += 1
+        execution_id = str(item.get("executionId"))
+        recorded = ledger.claim_record(execution_id)
+        if recorded:
+            summary["recorded"] += 1
+            known = item.get("dimensions") or {}
+            dimensions = {name: str(known.get(name) or UNRESOLVED) for name in DIMENSIONS}
+            emit(
+                SWEPT_METRICS,
+                dimensions,
+                namespace=settings.metrics_namespace,
+                sink=settings.metrics_sink,
+                cloudwatch=clients.cloudwatch,
+            )
+        logger.warning(
+            f"Swept a reservation whose lease expired: {closure['state']}",
+            extra={
+                "requestId": item.get("requestId"),
+                "applicationId": item.get("applicationId"),
+                "executionId": execution_id,
+                "state": closure["state"],
+                "deltas": closure["deltas"],
+                "leaseExpiresAt": item.get("leaseExpiresAt"),
+                "outcomeRecorded": recorded,
+            },
+        )
+    emit_count(
+        "SweptReservations",
+        len(swept),
+        namespace=settings.metrics_namespace,
+        sink=settings.metrics_sink,
+        cloudwatch=clients.cloudwatch,
+    )
+    logger.info("Sweep finished", extra=summary)
+    return summary

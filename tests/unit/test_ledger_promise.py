@@ -1,0 +1,338 @@
+"""The ledger's promise off the happy path (issue 7): scoped request IDs, unknown outcomes, the
+invoking mark, leases and the sweeper, metrics once per execution, and a narrow fail-open. Each
+test names the defect it guards against; every one of them failed on Tollgate 0.1.0."""
+
+from datetime import timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from conftest import TABLE, article_request, at, converse_response, emf_blobs, put_limit, used
+
+from tollgate import clients
+from tollgate.bedrock import ModelOutcomeUnknown
+from tollgate.config_store import ConfigStore
+from tollgate.handlers import invoke, record_metrics, sweeper
+from tollgate.ledger import Ledger, RequestRef, fingerprint
+from tollgate.outcome import record
+from tollgate.routing import default_routes
+from tollgate.states import State
+from tollgate.validation import ValidationOptions, validate_request
+
+OPTIONS = ValidationOptions(("dev", "production"), 100_000, False)
+APP = "aws-documentation-helper"
+EXECUTION = "arn:aws:states:us-east-1:123456789012:express:tollgate:exec-1:run"
+
+
+class Clock:
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock():
+    return Clock(at("2025-03-04T10:15:30Z"))
+
+
+@pytest.fixture
+def ledger(table, clock):
+    return Ledger(boto3.client("dynamodb"), TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+
+
+@pytest.fixture
+def limits(table, catalogue):
+    return ConfigStore(TABLE, boto3.client("dynamodb"), cache_seconds=0, catalogue=catalogue).limits
+
+
+@pytest.fixture
+def make_context(catalogue):
+    def make(request_id="req-1", application_id=APP, content=None):
+        request = {**article_request(), "requestId": request_id}
+        request["tags"] = {**request["tags"], "applicationId": application_id}
+        if content is not None:
+            request["prompt"] = {**request["prompt"], "messages": [{"role": "user", "content": content}]}
+        result = validate_request(
+            request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
+        )
+        assert result.valid, result.context
+        return result.context
+
+    return make
+
+
+def tokens(table):
+    return sum(v for k, v in used(table).items() if k.startswith("tokens|"))
+
+
+def reservation(table, request_id="req-1", application_id=APP):
+    return table.get_item(Key={"pk": f"REQUEST#{application_id}#{request_id}", "sk": "RESERVATION"}).get(
+        "Item"
+    )
+
+
+def open_leases(table):
+    return [i for i in table.scan()["Items"] if "leaseExpiresAt" in i]
+
+
+# --- 1. request IDs are scoped to the application and bound to the request ---------------------
+
+
+def test_the_same_request_id_from_two_applications_are_two_requests(table, ledger, limits, make_context):
+    """Before: one global REQUEST#<id>: the second application got the first one's stored answer."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    first = make_context("job-42", "team-a")
+    ledger.reserve(first, "exec-a", limits)
+    ledger.settle(
+        RequestRef.of(first), "exec-a", {"inputTokens": 5, "outputTokens": 5, "totalTokens": 10}, 0, {"a": 1}
+    )
+    second = ledger.reserve(make_context("job-42", "team-b"), "exec-b", limits)
+    assert second["decision"] == "approved"
+    assert "result" not in second
+    assert tokens(table) == 10 + make_context("job-42", "team-b")["estimate"]["totalTokens"]
+
+
+def test_a_request_id_reused_for_a_different_request_is_a_validation_error(
+    table, ledger, limits, make_context
+):
+    first = make_context(content="Explain S3.")
+    ledger.reserve(first, "exec-1", limits)
+    ledger.settle(
+        RequestRef.of(first), "exec-1", {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}, 0, {"x": 1}
+    )
+    other = make_context(content="Explain EC2.")
+    assert fingerprint(other) != fingerprint(first)
+    result = ledger.reserve(other, "exec-2", limits)
+    assert result["decision"] == "rejected"
+    assert result["errors"][0]["field"] == "requestId"
+    assert "reused for a different request" in result["errors"][0]["message"]
+    # The execution ends ValidationError, naming requestId.
+    recorded = record({"context": other, "reservation": result}, ("production",))
+    assert recorded.outcome == "invalid"
+    assert recorded.cause["errors"][0]["field"] == "requestId"
+    # The same request again is a replay.
+    assert ledger.reserve(make_context(content="Explain S3."), "exec-3", limits)["decision"] == "replay"
+
+
+def test_the_fingerprint_covers_route_messages_parameters_and_tags_but_not_the_id(make_context):
+    base = make_context()
+    assert fingerprint(make_context("req-other")) == fingerprint(base)
+    assert fingerprint(make_context(application_id="someone-else")) != fingerprint(base)
+    changed = {**base, "converse": {**base["converse"], "inferenceConfig": {"maxTokens": 3}}}
+    assert fingerprint(changed) != fingerprint(base)
+
+
+# --- 2 and 3. unknown outcomes are charged, never released or re-sent ---------------------------
+
+
+def test_an_unknown_outcome_after_the_invoking_mark_is_charged_at_the_estimate(
+    table, ledger, limits, make_context
+):
+    """Before: a read timeout was retried and then released: counted zero though Bedrock billed it."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ledger.reserve(context, "exec-1", limits)
+    assert ledger.mark_invoking(RequestRef.of(context), "exec-1")["mark"] == "marked"
+    closure = ledger.resolve(RequestRef.of(context), "exec-1")
+    assert closure["state"] == State.CHARGED
+    assert tokens(table) == context["estimate"]["totalTokens"]
+    assert "leaseExpiresAt" not in reservation(table)
+    # A retry with the same requestId calls the model again, and is counted again.
+    assert ledger.reserve(context, "exec-2", limits)["decision"] == "approved"
+    assert tokens(table) == 2 * context["estimate"]["totalTokens"]
+
+
+def test_a_failure_before_the_mark_is_released(table, ledger, limits, make_context):
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ledger.reserve(context, "exec-1", limits)
+    assert ledger.resolve(RequestRef.of(context), "exec-1")["state"] == State.RELEASED
+    assert tokens(table) == 0
+
+
+def invoke_event(context):
+    return {"context": context, "reservation": {"decision": "approved"}, "executionId": "exec-1"}
+
+
+def test_a_second_invoke_attempt_never_calls_the_model_again(
+    table, ledger, limits, make_context, monkeypatch
+):
+    """Before: a retried Invoke called the model twice on one reservation; one call was settled."""
+    context = make_context()
+    ledger.reserve(context, "exec-1", limits)
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    monkeypatch.setattr(clients, "bedrock_runtime", lambda timeout: client)
+    with Stubber(client) as stub:
+        stub.add_client_error("converse", "InternalServerException", "lost", 500)
+        with pytest.raises(ModelOutcomeUnknown):
+            invoke.handler(invoke_event(context), None)
+        assert reservation(table)["state"] == State.INVOKING  # may have run: the mark stays
+        # The retry finds the mark: no call (the Stubber has no response left to give).
+        with pytest.raises(ModelOutcomeUnknown) as raised:
+            invoke.handler(invoke_event(context), None)
+        assert "PreviousAttemptUnfinished" in str(raised.value)
+        stub.assert_no_pending_responses()
+
+
+def test_a_throttled_attempt_takes_its_mark_back_so_the_retry_may_call(
+    table, ledger, limits, make_context, monkeypatch
+):
+    context = make_context()
+    ledger.reserve(context, "exec-1", limits)
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    monkeypatch.setattr(clients, "bedrock_runtime", lambda timeout: client)
+    with Stubber(client) as stub:
+        stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
+        stub.add_response("converse", converse_response())
+        with pytest.raises(Exception, match="ThrottlingException"):
+            invoke.handler(invoke_event(context), None)
+        assert reservation(table)["state"] == State.RESERVED
+        output = invoke.handler(invoke_event(context), None)
+    assert output["usage"]["outputTokens"] == 9
+    assert reservation(table)["state"] == State.INVOKING
+
+
+def test_a_charged_failure_says_so_in_its_cause(make_context):
+    context = make_context()
+    state = {
+        "context": context,
+        "reservation": {"decision": "approved", "requestId": "req-1", "counters": []},
+        "error": {
+            "Error": "ModelOutcomeUnknown",
+            "Cause": '{"errorMessage": "{\\"code\\": \\"ReadTimeoutError\\"}"}',
+        },
+        "stage": "invoke",
+        "release": {"state": "charged", "deltas": []},
+        "outcome": "failed",
+    }
+    recorded = record(state, ("production",))
+    assert recorded.outcome == "failed"
+    assert "charged at the estimate" in recorded.cause["message"]
+    assert recorded.cause["chargedAtEstimate"]["totalTokens"] == context["estimate"]["totalTokens"]
+    assert recorded.metrics == {"TotalRequests": 1, "RateLimitApproved": 1, "InvocationFailed": 1}
+
+
+# --- 5. leases and the sweeper ----------------------------------------------------------------------
+
+
+def test_an_abandoned_reservation_is_swept_when_its_lease_expires(table, ledger, limits, make_context, clock):
+    """Before: an execution that timed out left its estimate counted and its ID in flight for 24 h."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    abandoned, marked = make_context("r-1"), make_context("r-2")
+    ledger.reserve(abandoned, "exec-1", limits)
+    ledger.reserve(marked, "exec-2", limits)
+    ledger.mark_invoking(RequestRef.of(marked), "exec-2")
+    assert ledger.sweep() == []  # leases still running
+    clock.advance(401)
+    swept = {s["item"]["requestId"]: s["closure"]["state"] for s in ledger.sweep()}
+    assert swept == {"r-1": State.RELEASED, "r-2": State.CHARGED}
+    assert open_leases(table) == []
+    assert tokens(table) == marked["estimate"]["totalTokens"]
+    assert ledger.sweep() == []
+
+
+def test_a_retry_after_the_lease_expired_proceeds_and_counts_once(table, ledger, limits, make_context, clock):
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ledger.reserve(context, "exec-1", limits)
+    assert ledger.reserve(context, "exec-2", limits)["denial"]["reason"] == "duplicate_in_flight"
+    clock.advance(401)
+    assert ledger.reserve(context, "exec-2", limits)["decision"] == "approved"  # not yet swept
+    assert reservation(table)["executionId"] == "exec-2"
+    assert tokens(table) == context["estimate"]["totalTokens"]
+
+
+def test_closing_a_reservation_takes_it_out_of_the_lease_index(table, ledger, limits, make_context):
+    for request_id, close in (("a", "settle"), ("b", "release")):
+        context = make_context(request_id)
+        ledger.reserve(context, "exec", limits)
+        assert reservation(table, request_id)["leaseExpiresAt"] > 0
+        if close == "settle":
+            ledger.settle(
+                RequestRef.of(context), "exec", {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}, 0, {}
+            )
+        else:
+            ledger.release(RequestRef.of(context), "exec")
+    assert open_leases(table) == []
+
+
+# --- 6. metrics exactly once per execution -----------------------------------------------------------
+
+
+def test_a_retried_record_emits_once(table, make_context, capsys):
+    """Before: a retried Record task printed its EMF blob twice (TotalRequests counted 2)."""
+    context = make_context()
+    state = {"context": context, "reservation": {"decision": "denied", "denial": {}}, "outcome": "denied"}
+    first = record_metrics.handler({"state": state, "executionId": EXECUTION}, None)
+    again = record_metrics.handler({"state": state, "executionId": EXECUTION}, None)
+    assert first == again  # Finish still gets its cause
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert [b["TotalRequests"] for b in blobs] == [[1.0]]
+
+
+def test_the_sweeper_records_executions_that_never_did(table, limits, make_context, capsys, monkeypatch):
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    ledger = Ledger(boto3.client("dynamodb"), TABLE, lease_seconds=1)
+    ledger.reserve(make_context("died"), "exec-died", limits)
+    ledger.reserve(make_context("recorded"), "exec-recorded", limits)
+    ledger.claim_record("exec-recorded")  # its Record ran, its Settle did not
+    table.update_item(
+        Key={"pk": f"REQUEST#{APP}#died", "sk": "RESERVATION"},
+        UpdateExpression="SET leaseExpiresAt = :past",
+        ExpressionAttributeValues={":past": 1},
+    )
+    table.update_item(
+        Key={"pk": f"REQUEST#{APP}#recorded", "sk": "RESERVATION"},
+        UpdateExpression="SET leaseExpiresAt = :past",
+        ExpressionAttributeValues={":past": 1},
+    )
+    summary = sweeper.handler({}, None)
+    assert summary == {"swept": 2, "released": 2, "charged": 0, "recorded": 1}
+    blobs = emf_blobs(capsys.readouterr().out)
+    totals = [b for b in blobs if "TotalRequests" in b]
+    assert len(totals) == 1 and totals[0]["InvocationFailed"] == [1.0]
+    assert totals[0]["Application"] == APP  # the request's dimensions, not the index's projection
+    assert [b["SweptReservations"] for b in blobs if "SweptReservations" in b] == [2]
+    assert tokens(table) == 0
+
+
+# --- 8. fail-open only for outages ----------------------------------------------------------------------
+
+
+def failing_ledger(code, status, fail_open=True):
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_client_error("transact_write_items", code, "no", status)
+    stub.activate()
+    return Ledger(client, TABLE, fail_open=fail_open, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("AccessDeniedException", 400), ("KMSAccessDeniedException", 400), ("ResourceNotFoundException", 400)],
+)
+def test_fail_open_does_not_admit_on_a_configuration_error(make_context, code, status):
+    """Before: with fail_open, AccessDenied, KMS errors and a missing table admitted traffic uncounted."""
+    result = failing_ledger(code, status).reserve(make_context(), "exec-1", lambda: [])
+    assert result["decision"] == "denied"
+    assert result["failOpen"] is False
+
+
+@pytest.mark.parametrize(("code", "status"), [("InternalServerError", 500), ("ServiceUnavailable", 503)])
+def test_fail_open_admits_on_an_outage(make_context, code, status):
+    result = failing_ledger(code, status).reserve(make_context(), "exec-1", lambda: [])
+    assert result["decision"] == "approved" and result["failOpen"] is True
+
+
+def test_the_record_mark_is_claimed_once_per_execution(table):
+    ledger = Ledger(boto3.client("dynamodb"), TABLE)
+    assert ledger.claim_record(EXECUTION) is True
+    assert ledger.claim_record(EXECUTION) is False
+    assert ledger.claim_record(EXECUTION.replace("exec-1", "exec-2")) is True
+    mark = table.get_item(Key={"pk": EXECUTION, "sk": "RECORD"})["Item"]
+    assert mark["expiresAt"] > 0  # TTL: the marks do not pile up
