@@ -7,7 +7,7 @@ from datetime import timedelta
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import TABLE, article_request, at, converse_response, emf_blobs, put_limit, used
+from conftest import TABLE, article_request, article_routes, at, converse_response, emf_blobs, put_limit, used
 
 from tollgate import clients
 from tollgate.bedrock import ModelOutcomeUnknown
@@ -15,7 +15,6 @@ from tollgate.config_store import ConfigStore
 from tollgate.handlers import invoke, record_metrics, sweeper
 from tollgate.ledger import Ledger, RequestRef, fingerprint
 from tollgate.outcome import record
-from tollgate.routing import default_routes
 from tollgate.states import State
 from tollgate.validation import ValidationOptions, validate_request
 
@@ -57,9 +56,7 @@ def make_context(catalogue):
         request["tags"] = {**request["tags"], "applicationId": application_id}
         if content is not None:
             request["prompt"] = {**request["prompt"], "messages": [{"role": "user", "content": content}]}
-        result = validate_request(
-            request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
-        )
+        result = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
         assert result.valid, result.context
         return result.context
 

@@ -16,13 +16,12 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from conftest import TABLE, article_request, at, put_limit, used
+from conftest import TABLE, article_request, article_routes, at, put_limit, used
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Ledger, RequestRef
-from tollgate.routing import default_routes
 from tollgate.states import State
 from tollgate.validation import ValidationOptions, validate_request
 
@@ -51,9 +50,7 @@ def contexts(catalogue):
     for i, max_tokens in enumerate(MAX_TOKENS):
         request = {**article_request(), "requestId": f"req-{i}"}
         request["prompt"] = {**request["prompt"], "parameters": {"max_tokens": max_tokens}}
-        result = validate_request(
-            request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS
-        )
+        result = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
         made.append(result.context)
     return made
 
