@@ -16,12 +16,21 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 from botocore.stub import Stubber
 
 from . import asl_walk
+
+# What Powertools' inject_lambda_context reads from the Lambda context.
+LAMBDA_CONTEXT = SimpleNamespace(
+    function_name="tollgate-bench",
+    memory_limit_in_mb=256,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tollgate-bench",
+    aws_request_id="00000000-0000-0000-0000-000000000000",
+)
 
 CONSUMED_CAPACITY_OPERATIONS = {
     "GetItem",
@@ -210,7 +219,7 @@ class Pipeline:
 
         def call(event: Any) -> Any:
             try:
-                result = handler(json.loads(json.dumps(event)), None)
+                result = handler(json.loads(json.dumps(event)), LAMBDA_CONTEXT)
             except Exception as error:
                 cause = json.dumps({"errorMessage": str(error), "errorType": type(error).__name__})
                 raise asl_walk.TaskFailed(type(error).__name__, cause) from error

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
 from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Ledger, LedgerUnavailable, RequestRef
-from tollgate.observability import logger
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.settings import get_settings
 from tollgate.states import State
 
@@ -28,7 +29,11 @@ def stored_for_replay(invocation: dict[str, Any]) -> dict[str, Any]:
     return {**invocation, "response": response}
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("context") or {}).get("requestId")
+    logger.append_keys(requestId=request_id, executionId=event.get("executionId"))
     action = event.get("action")
     if action not in ACTIONS:
         raise ValueError(f"action is {action!r}; it must be one of {', '.join(ACTIONS)}.")
@@ -56,7 +61,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info(
             f"Reserve: {result['decision']}",
             extra={
-                "requestId": request["requestId"],
                 "decision": result["decision"],
                 "reason": denial.get("reason"),
                 "limitId": (denial.get("limit") or {}).get("id"),
@@ -84,6 +88,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise LedgerUnavailable(f"Could not {action} request {request['requestId']}: {error}") from error
     logger.info(
         f"{action.capitalize()}: {result['state']}",
-        extra={"requestId": request["requestId"], "state": result["state"], "deltas": result["deltas"]},
+        extra={"state": result["state"], "deltas": result["deltas"]},
     )
     return {"state": result["state"], "deltas": result["deltas"]}
