@@ -61,10 +61,11 @@ docs: $(BIN)/.installed ## regenerate the inputs/outputs tables of README.md and
 	$(BIN)/python tools/tfdocs.py
 
 # --- checks -----------------------------------------------------------------------------------
-lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, terraform fmt/validate, checkov
+lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, mypy --strict, generated docs, terraform fmt/validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/tfdocs.py --check
+	$(BIN)/mypy  # --strict on the files listed in pyproject.toml [tool.mypy]
 	terraform fmt -check -recursive
 	@for d in $(TF_DIRS); do echo "terraform validate $$d"; terraform -chdir=$$d validate -no-color >/dev/null; done
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform --directory . --skip-path examples --skip-path tests --skip-path .localstack

@@ -24,7 +24,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -186,7 +186,7 @@ class Ledger:
 
     def reserve(
         self, context: Mapping[str, Any], execution_id: str, load_limits: Callable[[], list[Limit]]
-    ) -> dict:
+    ) -> dict[str, Any]:
         ref = RequestRef.of(context)
         try:
             limits = load_limits()
@@ -198,7 +198,7 @@ class Ledger:
 
     def _reserve(
         self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
-    ) -> dict:
+    ) -> dict[str, Any]:
         print_ = fingerprint(context)
         for attempt in range(self.max_attempts):
             now = self.clock()
@@ -263,7 +263,7 @@ class Ledger:
         print_: str,
         existing: Mapping[str, Any],
         now: datetime,
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         """The decision for a request whose reservation already exists, or None to try again (a
         stale reservation was closed, or the item changed meanwhile)."""
         request_id = ref.request_id
@@ -307,9 +307,9 @@ class Ledger:
         self,
         request_id: str,
         plans: list[CounterPlan],
-        exceeded: list[tuple[CounterPlan, Mapping[str, Any] | None]],
+        exceeded: Sequence[tuple[CounterPlan, Mapping[str, Any] | None]],
         now: datetime,
-    ) -> dict:
+    ) -> dict[str, Any]:
         if not exceeded:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
@@ -322,7 +322,7 @@ class Ledger:
 
     def _deny_permanently(
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
         items = self._batch_get([ref.key] + [_key(plan) for plan in enforced])
         existing = items.get((ref.pk, "RESERVATION"))
@@ -341,7 +341,7 @@ class Ledger:
         # More than a whole ceiling can never fit: there is no time after which to retry.
         return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, named, described, None)
 
-    def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict]:
+    def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict[str, Any]]:
         """Shadow limits that this request took past their ceiling (read back after the reserve)."""
         shadow = [plan for plan in plans if not plan.limit.enforce]
         if not shadow:
@@ -363,13 +363,16 @@ class Ledger:
                 "Shadow limits would have denied this request",
                 extra={"limitIds": [d["id"] for d in denials]},
             )
-        return json_safe(denials)
+        safe: list[dict[str, Any]] = json_safe(denials)
+        return safe
 
-    def _approved(self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict]) -> dict:
+    def _approved(
+        self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         counters = json_safe([_counter_entry(plan) for plan in plans])
         return _decision(Decision.APPROVED, request_id, counters=counters, shadow_denials=shadow_denials)
 
-    def _ledger_unavailable(self, request_id: str, error: Exception) -> dict:
+    def _ledger_unavailable(self, request_id: str, error: Exception) -> dict[str, Any]:
         if self.fail_open and transient(error):
             logger.warning(
                 "Ledger unavailable: failing OPEN (admitted without counting)",
@@ -425,7 +428,12 @@ class Ledger:
     # --- settle, release, charge, resolve ---------------------------------------------------------------
 
     def settle(
-        self, ref: RequestRef, execution_id: str, usage: Mapping[str, Any], cost_usd: Any, result: dict
+        self,
+        ref: RequestRef,
+        execution_id: str,
+        usage: Mapping[str, Any],
+        cost_usd: Any,
+        result: dict[str, Any],
     ) -> Closure:
         actual = Amounts.from_usage(usage, cost_usd)
         return self._close(
@@ -615,7 +623,11 @@ class Ledger:
 
 
 def _decision(
-    decision: Decision, request_id: str, *, counters: list | None = None, shadow_denials: list | None = None
+    decision: Decision,
+    request_id: str,
+    *,
+    counters: list[Any] | None = None,
+    shadow_denials: list[Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "decision": str(decision),
@@ -627,7 +639,11 @@ def _decision(
 
 
 def _denied(
-    request_id: str, reason: DenialReason, limit: dict | None, exceeded: list[dict], retry_after: int | None
+    request_id: str,
+    reason: DenialReason,
+    limit: dict[str, Any] | None,
+    exceeded: list[dict[str, Any]],
+    retry_after: int | None,
 ) -> dict[str, Any]:
     denial = {"reason": str(reason), "limit": limit, "exceeded": exceeded, "retryAfterSeconds": retry_after}
     return {**_decision(Decision.DENIED, request_id), "denial": json_safe(denial)}
@@ -681,7 +697,7 @@ def _iso(moment: datetime) -> str:
 # --- the DynamoDB requests (no decisions below this line) -------------------------------------------
 
 
-def _counter_add_request(table: str, plan: CounterPlan) -> dict:
+def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
     values: dict[str, Any] = {
         ":amount": plan.amount,
         ":ceiling": plan.limit.ceiling,
@@ -724,7 +740,7 @@ def _reservation_put_request(
     now: datetime,
     idempotency_seconds: int,
     lease_seconds: int,
-) -> dict:
+) -> dict[str, Any]:
     stamp = _iso(now)
     item = {
         "pk": ref.pk,
@@ -785,7 +801,9 @@ def _mark_request(
     }
 
 
-def _counter_adjust_request(table: str, counter: Mapping[str, Any], delta: Decimal, now: datetime) -> dict:
+def _counter_adjust_request(
+    table: str, counter: Mapping[str, Any], delta: Decimal, now: datetime
+) -> dict[str, Any]:
     return {
         "Update": {
             "TableName": table,
@@ -808,7 +826,7 @@ def _reservation_close_request(
     new_state: State,
     now: datetime,
     extra: Mapping[str, tuple[str, Any]],
-) -> dict:
+) -> dict[str, Any]:
     sets = ["#state = :new", "updatedAt = :now"] + [f"{name} = :{name[1:]}" for name in extra]
     values = {
         ":new": new_state.value,

@@ -62,7 +62,7 @@ class Amounts:
             input_tokens=int(estimate["inputTokens"]),
             output_tokens=int(estimate["outputTokens"]),
             total_tokens=int(estimate["totalTokens"]),
-            usd=as_decimal(estimate["costUsd"]),
+            usd=as_decimal(estimate["costUsd"]) or Decimal(0),
         )
 
     @classmethod
@@ -71,7 +71,7 @@ class Amounts:
             input_tokens=int(usage["inputTokens"]),
             output_tokens=int(usage["outputTokens"]),
             total_tokens=int(usage["totalTokens"]),
-            usd=as_decimal(cost_usd),
+            usd=as_decimal(cost_usd) or Decimal(0),
         )
 
 
@@ -135,6 +135,7 @@ def limit_from_item(item: Mapping[str, Any]) -> Limit:
         problems.append("limit must be a number, 0 or more")
     if problems:
         raise LimitConfigError(f"Limit '{limit_id}' cannot be used: {'; '.join(problems)}.")
+    assert ceiling is not None  # for mypy: a missing limit is one of the problems above
     return Limit(
         id=limit_id,
         scope={str(k): str(v) for k, v in scope.items()},

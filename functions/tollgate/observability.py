@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -44,8 +44,7 @@ def capture_lambda_handler(handler: Handler) -> Handler:
     """``Tracer.capture_lambda_handler`` (without the response) when tracing is on; else the handler."""
     if tracer is None:
         return handler
-    traced: Handler = tracer.capture_lambda_handler(handler, capture_response=False)
-    return traced
+    return cast(Handler, tracer.capture_lambda_handler(handler, capture_response=False))
 
 
 def emf_metrics(namespace: str) -> Metrics:

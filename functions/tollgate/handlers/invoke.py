@@ -9,7 +9,7 @@ execution does not call the model again: that earlier call may have run (ModelOu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -25,11 +25,12 @@ from tollgate.ledger import Ledger, RequestRef
 from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import fit_for_state, success_output
 from tollgate.settings import get_settings
+from tollgate.shapes import Invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
     settings = get_settings()
     request = event["context"]
     execution_id = event.get("executionId")
@@ -79,14 +80,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "readTimeoutSeconds": timeout,
             },
         )
-        if ledger is not None and not error.may_have_run:
+        if ledger is not None and execution_id and not error.may_have_run:
             # The model did not run: take the mark back so that a retry may call it.
             try:
                 ledger.unmark_invoking(ref, execution_id)
             except Exception as unmark_error:  # noqa: BLE001 - a retry then charges, which is safe
                 logger.warning("Could not take the invoking mark back", extra={"error": str(unmark_error)})
         raise
-    output = fit_for_state(success_output(request, result), settings.max_request_bytes)
+    output = cast(Invocation, fit_for_state(success_output(request, result), settings.max_request_bytes))
     if output["response"].get("truncated"):
         logger.warning(
             "Response text cut to fit the Step Functions state",

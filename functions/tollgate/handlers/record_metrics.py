@@ -19,11 +19,12 @@ from tollgate.metrics import emit
 from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import record
 from tollgate.settings import get_settings
+from tollgate.shapes import RecordResult
 
 
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> RecordResult:
     settings = get_settings()
     namespace = settings.metrics_namespace  # a missing namespace fails here, before anything is claimed
     # Input: {state, executionId} from the state machine; a bare state is accepted too.

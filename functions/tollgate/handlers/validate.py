@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -12,13 +12,14 @@ from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
 from tollgate.observability import capture_lambda_handler, logger
 from tollgate.settings import get_settings
+from tollgate.shapes import RequestContext
 from tollgate.tokens import COUNT_TOKENS
 from tollgate.validation import ValidationOptions, validate_request
 
 _counter: TokenCounter | None = None
 
 
-def _count_tokens(read_timeout_seconds: int) -> TokenCounter:
+def _count_tokens(read_timeout_seconds: int | None) -> TokenCounter:
     """One counter per container, so that a model that does not support CountTokens is asked once."""
     global _counter
     if _counter is None:
@@ -34,7 +35,7 @@ def _count_tokens(read_timeout_seconds: int) -> TokenCounter:
 
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> RequestContext:
     raw = event.get("request")
     raw_id = raw.get("requestId") if isinstance(raw, dict) else None
     logger.append_keys(
@@ -68,7 +69,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         options=options,
         count_tokens=count_tokens,
     )
-    result = validation.context
+    result = cast(RequestContext, validation.context)
     logger.append_keys(requestId=result["requestId"])
     for parameter in validation.dropped_parameters:
         logger.warning(
