@@ -107,7 +107,7 @@ demo: localstack-up package $(BIN)/.installed .tf/init.stamp ## deploy into Loca
 clean: ## remove everything this project built or installed (stops LocalStack first)
 	-$(PYTHON) local/launcher.py down
 	-$(PYTHON) local/launcher.py clean
-	rm -rf $(VENV) $(CHECKOV_VENV) .tf dist build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .tf dist build *.egg-info .pytest_cache .ruff_cache .mypy_cache
 	find . -name .terraform -type d -prune -exec rm -rf {} + ; find . -name '.terraform.lock.hcl' -delete
 	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
 	@# the demo's Terraform state describes a LocalStack that is gone now
