@@ -24,6 +24,10 @@ locals {
   system_profile_arn_pattern   = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]+:[0-9]{12}:inference-profile/[A-Za-z0-9._:-]+$"
   any_bedrock_arn_pattern      = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]*:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile)/[A-Za-z0-9._:-]+$"
 
+  # The definition template as written (function ARNs still `$${<key>_function_arn}`), for rules
+  # that compare its TimeoutSeconds with the function timeouts.
+  asl_template = jsondecode(file("${path.module}/asl/tollgate.asl.json"))
+
   # --- the model catalogue: one price table, shared with the Python package ----------------
   catalogue = jsondecode(file("${path.module}/functions/tollgate/data/models.json"))
 
@@ -179,6 +183,7 @@ locals {
   }
 
   state_machine_arn            = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name}"
+  state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${var.name}:*"
   state_machine_log_group_name = "/aws/vendedlogs/states/${var.name}"
 
   package_path = coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")

@@ -92,3 +92,31 @@ output "kms_key_arn" {
   description = "KMS key used for the table, log groups, function environments and alarm topic (null: AWS managed encryption)."
   value       = local.kms_key_arn
 }
+
+output "caller_policy_json" {
+  description = "IAM policy (JSON) for an application's role: what a caller needs to run requests through this state machine, and nothing else (EXPRESS: states:StartSyncExecution; STANDARD: states:StartExecution and states:DescribeExecution on this machine's executions). Caller settings: docs/deploying.md."
+  value = jsonencode({
+    Version = "2012-10-17"
+    Statement = var.workflow_type == "EXPRESS" ? [
+      {
+        Sid      = "RunTollgateSynchronously"
+        Effect   = "Allow"
+        Action   = ["states:StartSyncExecution"]
+        Resource = [local.state_machine_arn]
+      },
+      ] : [
+      {
+        Sid      = "StartTollgateExecutions"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [local.state_machine_arn]
+      },
+      {
+        Sid      = "ReadTollgateExecutions"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution"]
+        Resource = [local.state_machine_executions_arn]
+      },
+    ]
+  })
+}

@@ -286,7 +286,7 @@ variable "idempotency_seconds" {
 variable "bedrock_read_timeout_seconds" {
   description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Must be shorter than the invoke function's timeout."
   type        = number
-  default     = 60
+  default     = 40
 
   validation {
     condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds
@@ -345,18 +345,27 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds; with EXPRESS the whole execution, retries included, must finish within 5 minutes."
+  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds. Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (6 s, and 50 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md)."
   type = object({
-    validate       = optional(number, 10)
-    rate_limit     = optional(number, 30)
-    invoke         = optional(number, 90)
-    record_metrics = optional(number, 30)
+    validate       = optional(number, 5)
+    rate_limit     = optional(number, 5)
+    invoke         = optional(number, 45)
+    record_metrics = optional(number, 5)
   })
   default = {}
 
   validation {
     condition     = alltrue([for t in values(var.lambda_timeouts) : t >= 1 && t <= 900 && floor(t) == t])
     error_message = "lambda_timeouts: every timeout must be a whole number of seconds from 1 to 900."
+  }
+
+  # A function that outlives its state's TimeoutSeconds keeps running after the workflow has
+  # moved on (a model call billed after its reservation was released).
+  validation {
+    condition = length(flatten([for k, t in var.lambda_timeouts : [
+      for n, s in local.asl_template.States : n if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds, false)
+    ]])) == 0
+    error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json), so the function stops before the workflow gives up on it: ${join(", ", flatten([for k, t in var.lambda_timeouts : [for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s" if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds, false)]]))}."
   }
 }
 

@@ -127,16 +127,16 @@ variable "idempotency_seconds" {
 variable "bedrock_read_timeout_seconds" {
   description = "Read timeout of the Converse call."
   type        = number
-  default     = 60
+  default     = 40
 }
 
 variable "lambda_timeouts" {
   description = "Timeout of each function in seconds."
   type = object({
-    validate       = optional(number, 10)
-    rate_limit     = optional(number, 30)
-    invoke         = optional(number, 90)
-    record_metrics = optional(number, 30)
+    validate       = optional(number, 5)
+    rate_limit     = optional(number, 5)
+    invoke         = optional(number, 45)
+    record_metrics = optional(number, 5)
   })
   default = {}
 }
