@@ -152,7 +152,10 @@ module "function" {
   partition          = local.partition
   region             = local.region
   account_id         = local.account_id
-  tags               = var.tags
+
+  iam_role_path                = var.iam_role_path
+  iam_permissions_boundary_arn = var.iam_permissions_boundary_arn
+  tags                         = var.tags
 }
 
 # --- the state machine ------------------------------------------------------------------------
@@ -165,7 +168,9 @@ resource "aws_cloudwatch_log_group" "state_machine" {
 }
 
 resource "aws_iam_role" "state_machine" {
-  name = "${var.name}-state-machine"
+  name                 = "${var.name}-state-machine"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"

@@ -498,6 +498,28 @@ variable "table_deletion_protection" {
   default     = true
 }
 
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates (functions, state machine, and any other), for organisations whose guardrails (SCPs, permission sets) match roles by path."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex("^/([\\x21-\\x7E]+/)?$", var.iam_role_path)) && !strcontains(var.iam_role_path, "//")
+    error_message = "iam_role_path must be `/` or start and end with `/` (for example /tollgate/), at most 512 printable ASCII characters without spaces or `//`."
+  }
+}
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates (null: none). Organisations that require a boundary on every new role set it here."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary_arn == null || can(regex("^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$", coalesce(var.iam_permissions_boundary_arn, "-")))
+    error_message = "iam_permissions_boundary_arn must be the ARN of an IAM managed policy (arn:aws:iam::<account>:policy/<path><name>)."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource the module creates (merged with each inference profile's own tags)."
   type        = map(string)

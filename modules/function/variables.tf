@@ -124,6 +124,18 @@ variable "account_id" {
   type        = string
 }
 
+variable "iam_role_path" {
+  description = "Path of the function's role."
+  type        = string
+  default     = "/"
+}
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of the managed policy set as the permissions boundary of the function's role (null: none)."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for the function, its role and its log group."
   type        = map(string)
