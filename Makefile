@@ -24,7 +24,7 @@ endif
 export TF_IN_AUTOMATION := 1
 TF_DIRS := . examples/complete examples/localstack
 
-.PHONY: help venv package lint test test-unit test-terraform test-e2e demo bench \
+.PHONY: help venv package release lint test test-unit test-terraform test-e2e demo bench \
         localstack-up localstack-down clean
 
 help: ## list the targets
@@ -56,6 +56,9 @@ $(TF_CLI_CONFIG):
 # --- build ------------------------------------------------------------------------------------
 package: $(BIN)/.installed ## build dist/tollgate.zip (deterministic: same sources, same bytes)
 	$(BIN)/python tools/package.py --requirements requirements/lambda.txt --output dist/tollgate.zip
+
+release: package ## dist/tollgate-<version>.zip + .sha256, and a CHANGELOG entry for the version
+	$(BIN)/python tools/release.py --package dist/tollgate.zip
 
 # --- checks -----------------------------------------------------------------------------------
 lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, terraform fmt/validate, checkov

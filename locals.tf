@@ -186,9 +186,12 @@ locals {
   state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${var.name}:*"
   state_machine_log_group_name = "/aws/vendedlogs/states/${var.name}"
 
-  package_path = coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")
-  # Guarded: a missing package is reported by the lambda_package_path validation alone.
-  package_hash = fileexists(local.package_path) ? filebase64sha256(local.package_path) : null
+  # The package: a local zip, or an S3 object (exactly one; see the lambda_package_* rules).
+  package_s3   = var.lambda_package_s3
+  package_path = local.package_s3 != null ? null : coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")
+  # Guarded: a missing package is reported by the lambda_package_path validation alone. An S3
+  # object's code changes with its object_version.
+  package_hash = local.package_path != null && fileexists(coalesce(local.package_path, "-")) ? filebase64sha256(local.package_path) : null
 
   kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create_kms_key ? aws_kms_key.this[0].arn : null)
 

@@ -141,6 +141,7 @@ module "function" {
   handler            = each.value.handler
   timeout            = each.value.timeout
   package_path       = local.package_path
+  package_s3         = local.package_s3
   source_code_hash   = local.package_hash
   architecture       = var.lambda_architecture
   memory_size        = var.lambda_memory_size

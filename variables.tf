@@ -15,13 +15,43 @@ variable "name" {
 }
 
 variable "lambda_package_path" {
-  description = "Path to the Lambda zip built by `make package` (all four functions use it). Null means `<module>/dist/tollgate.zip`."
+  description = "Path to the Lambda zip built by `make package` or `make release` (all functions use it). Null means `<module>/dist/tollgate.zip`, unless lambda_package_s3 is set."
   type        = string
   default     = null
 
   validation {
-    condition     = fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
-    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip)."
+    condition     = var.lambda_package_s3 != null || fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
+    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip), or set lambda_package_s3 = { bucket, key, object_version } to deploy a released zip from S3 (docs/deploying.md)."
+  }
+
+  validation {
+    condition     = var.lambda_package_path == null || var.lambda_package_s3 == null
+    error_message = "lambda_package_path and lambda_package_s3 are both set; set exactly one: a local zip, or the S3 object of a released zip."
+  }
+}
+
+variable "lambda_package_s3" {
+  description = "The Lambda zip as an S3 object (a release's dist/tollgate-<version>.zip uploaded to a bucket in the deployment's Region): bucket, key and object_version (recommended: a new version redeploys the code; without it, a re-upload to the same key is not noticed). Null: use lambda_package_path."
+  type = object({
+    bucket         = string
+    key            = string
+    object_version = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.lambda_package_s3 == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", try(var.lambda_package_s3.bucket, "")))
+    error_message = "lambda_package_s3: bucket must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'), not an ARN or URL."
+  }
+
+  validation {
+    condition     = var.lambda_package_s3 == null || (length(try(var.lambda_package_s3.key, "")) >= 1 && length(try(var.lambda_package_s3.key, "")) <= 1024 && !startswith(try(var.lambda_package_s3.key, ""), "/") && endswith(try(var.lambda_package_s3.key, ""), ".zip"))
+    error_message = "lambda_package_s3: key must be the object key of the zip (1-1024 characters, no leading '/', ending in .zip), for example tollgate/tollgate-0.2.0.zip."
+  }
+
+  validation {
+    condition     = try(var.lambda_package_s3.object_version, null) == null || try(var.lambda_package_s3.object_version, "") != ""
+    error_message = "lambda_package_s3: object_version must be the S3 version ID of the object (from `aws s3api put-object`), or left out."
   }
 }
 

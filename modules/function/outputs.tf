@@ -51,3 +51,13 @@ output "resource_tags" {
     log_group = aws_cloudwatch_log_group.this.tags
   }
 }
+
+output "package" {
+  description = "Where the function's code comes from: filename, or s3_bucket, s3_key and s3_object_version."
+  value = {
+    filename          = aws_lambda_function.this.filename
+    s3_bucket         = aws_lambda_function.this.s3_bucket
+    s3_key            = aws_lambda_function.this.s3_key
+    s3_object_version = aws_lambda_function.this.s3_object_version
+  }
+}

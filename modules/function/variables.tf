@@ -54,8 +54,24 @@ variable "timeout" {
 }
 
 variable "package_path" {
-  description = "Path of the deployment zip."
+  description = "Path of the deployment zip (null when package_s3 is set)."
   type        = string
+  default     = null
+}
+
+variable "package_s3" {
+  description = "The deployment zip as an S3 object: bucket, key, object_version (null when package_path is set)."
+  type = object({
+    bucket         = string
+    key            = string
+    object_version = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = (var.package_s3 == null) != (var.package_path == null)
+    error_message = "package_s3 and package_path: set exactly one (a local zip or an S3 object)."
+  }
 }
 
 variable "source_code_hash" {

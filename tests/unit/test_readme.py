@@ -15,7 +15,7 @@ def declared(kind: str, path: Path) -> list[str]:
 def documented(section: str) -> list[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     body = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| <a name=\"[a-z_]+\"></a> `([a-z0-9_]+)` \|", body, flags=re.MULTILINE)
+    return re.findall(r"^\| <a name=\"[a-z0-9_]+\"></a> `([a-z0-9_]+)` \|", body, flags=re.MULTILINE)
 
 
 def test_every_variable_is_in_the_inputs_table_and_nothing_else():
