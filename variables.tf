@@ -464,7 +464,7 @@ variable "create_dashboard" {
 }
 
 variable "alarms" {
-  description = "Alarms on RateLimitDenied, InvocationFailed (sums over all dimensions, per period) and the state machine's ExecutionsFailed, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
+  description = "Alarms on RateLimitDenied, InvocationFailed (their total series, which has no dimensions, per period) and the state machine's ExecutionsFailed, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
   type = object({
     enabled                     = optional(bool, true)
     sns_topic_arn               = optional(string)
