@@ -94,3 +94,8 @@ output "kms_key_arn" {
   description = "KMS key in use (null: AWS managed encryption)."
   value       = module.tollgate.kms_key_arn
 }
+
+output "caller_policy_json" {
+  description = "IAM policy (JSON) an application's role needs to call the state machine."
+  value       = module.tollgate.caller_policy_json
+}
