@@ -76,7 +76,10 @@ def metric_sum(cw, namespace: str, name: str, dimensions: dict[str, str]) -> flo
     for metric in cw.list_metrics(Namespace=namespace, MetricName=name, Dimensions=filters)["Metrics"]:
         # Tollgate's values are also in aggregate series (docs/metrics.md): count each value once,
         # in its five-dimension series.
-        if namespace == "GenAIRateLimiting" and {d["Name"] for d in metric["Dimensions"]} != DIMENSIONS:
+        if (
+            namespace == "GenAIRateLimiting"
+            and {d["Name"] for d in metric.get("Dimensions", [])} != DIMENSIONS
+        ):
             continue
         stats = cw.get_metric_statistics(
             Namespace=namespace,
