@@ -3,8 +3,9 @@
 The version is pyproject.toml's. The zip is `make package`'s dist/tollgate.zip under the
 versioned name (same bytes: the build is deterministic). Next to it, tollgate-<version>.zip.sha256
 in `sha256sum` format (check with `sha256sum -c`), and the base64 digest that Lambda reports as
-CodeSha256 is printed. CHANGELOG.md must have a `## [<version>]` section; if it has none, one is
-added with the commit subjects since the previous release, to be edited before tagging.
+CodeSha256 is printed. CHANGELOG.md must have a `## [<version>]` section; if it has none, its
+`## [Unreleased]` section becomes the version's, or one is drafted from the commit subjects since
+the previous release, to be edited before tagging.
 
     python tools/release.py --package dist/tollgate.zip
 """
@@ -58,10 +59,19 @@ def changes_since_last_release(root: Path) -> list[str]:
 
 
 def ensure_changelog_entry(changelog: Path, version: str, changes: list[str], today: str) -> bool:
-    """Add a `## [version] - today` section above the newest one unless it exists; True if added."""
+    """Give ``version`` a `## [version] - today` section unless it has one; True if changed.
+
+    An `## [Unreleased]` section becomes the version's; otherwise a section is drafted from
+    ``changes`` above the newest one.
+    """
     text = changelog.read_text(encoding="utf-8")
     if f"\n## [{version}]" in f"\n{text}":
         return False
+    if "\n## [Unreleased]" in f"\n{text}":
+        changelog.write_text(
+            text.replace("## [Unreleased]", f"## [{version}] - {today}", 1), encoding="utf-8"
+        )
+        return True
     items = "\n".join(f"- {subject}" for subject in changes) or "- (describe the changes)"
     entry = f"## [{version}] - {today}\n\n### Changed\n{items}\n\n"
     at = text.find("\n## [")

@@ -62,3 +62,12 @@ def test_an_existing_entry_is_left_alone(tmp_path):
 def test_the_project_has_a_changelog_entry_for_its_version():
     version = release.project_version(ROOT / "pyproject.toml")
     assert f"\n## [{version}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_unreleased_section_becomes_the_version(tmp_path):
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text(CHANGELOG.replace("## [0.1.0]", "## [Unreleased]\n\n### Added\n- S3\n\n## [0.1.0]"))
+    assert release.ensure_changelog_entry(changelog, "0.2.0", ["ignored"], "2026-11-30")
+    text = changelog.read_text()
+    assert "## [Unreleased]" not in text and "ignored" not in text
+    assert text.index("## [0.2.0] - 2026-11-30\n\n### Added\n- S3") < text.index("## [0.1.0]")
