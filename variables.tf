@@ -316,7 +316,7 @@ variable "idempotency_seconds" {
 variable "bedrock_read_timeout_seconds" {
   description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Must be shorter than the invoke function's timeout."
   type        = number
-  default     = 40
+  default     = 35
 
   validation {
     condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds
@@ -375,12 +375,12 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds. Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (6 s, and 50 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md)."
+  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds. Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (10 s, and 45 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md)."
   type = object({
-    validate       = optional(number, 5)
-    rate_limit     = optional(number, 5)
-    invoke         = optional(number, 45)
-    record_metrics = optional(number, 5)
+    validate       = optional(number, 8)
+    rate_limit     = optional(number, 8)
+    invoke         = optional(number, 40)
+    record_metrics = optional(number, 8)
   })
   default = {}
 

@@ -127,16 +127,16 @@ variable "idempotency_seconds" {
 variable "bedrock_read_timeout_seconds" {
   description = "Read timeout of the Converse call."
   type        = number
-  default     = 40
+  default     = 35
 }
 
 variable "lambda_timeouts" {
   description = "Timeout of each function in seconds."
   type = object({
-    validate       = optional(number, 5)
-    rate_limit     = optional(number, 5)
-    invoke         = optional(number, 45)
-    record_metrics = optional(number, 5)
+    validate       = optional(number, 8)
+    rate_limit     = optional(number, 8)
+    invoke         = optional(number, 40)
+    record_metrics = optional(number, 8)
   })
   default = {}
 }

@@ -72,7 +72,7 @@ class Settings:
             fail_open=_boolean(env, "TOLLGATE_FAIL_OPEN", False),
             idempotency_seconds=_integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1),
             bedrock_read_timeout_seconds=_integer(
-                env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", 40, minimum=1
+                env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", 35, minimum=1
             ),
             log_prompts=_boolean(env, "TOLLGATE_LOG_PROMPTS", False),
             metrics_sink=sink,

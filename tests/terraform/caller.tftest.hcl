@@ -85,7 +85,7 @@ run "every_task_has_a_timeout_its_function_stops_before" {
   }
 
   assert {
-    condition     = local.functions.invoke.timeout == 45 && var.bedrock_read_timeout_seconds == 40
-    error_message = "The defaults: invoke stops at 45 s, its Converse call reads for at most 40 s."
+    condition     = local.functions.invoke.timeout == 40 && var.bedrock_read_timeout_seconds == 35
+    error_message = "The defaults: invoke stops at 40 s, its Converse call reads for at most 35 s."
   }
 }

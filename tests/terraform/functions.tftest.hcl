@@ -90,7 +90,7 @@ run "environment_defaults" {
       TOLLGATE_ALLOW_DIRECT_MODEL_IDS       = "false"
       TOLLGATE_FAIL_OPEN                    = "false"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "86400"
-      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "40"
+      TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "35"
       TOLLGATE_LOG_PROMPTS                  = "false"
       TOLLGATE_METRICS_SINK                 = "emf"
       POWERTOOLS_METRICS_NAMESPACE          = "GenAIRateLimiting"

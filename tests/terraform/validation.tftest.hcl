@@ -323,8 +323,8 @@ run "idempotency_seconds_rejects_less_than_five_minutes" {
 run "bedrock_read_timeout_seconds_rejects_a_timeout_not_below_the_invoke_timeout" {
   command = plan
   variables {
-    bedrock_read_timeout_seconds = 40
-    lambda_timeouts              = { invoke = 40 }
+    bedrock_read_timeout_seconds = 35
+    lambda_timeouts              = { invoke = 35 }
   }
   expect_failures = [var.bedrock_read_timeout_seconds]
 }

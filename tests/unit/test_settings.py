@@ -13,7 +13,7 @@ def test_defaults_match_the_documented_environment():
     assert settings.allow_direct_model_ids is False
     assert settings.fail_open is False
     assert settings.idempotency_seconds == 86_400
-    assert settings.bedrock_read_timeout_seconds == 40
+    assert settings.bedrock_read_timeout_seconds == 35
     assert settings.log_prompts is False
     assert settings.metrics_sink == "emf"
 
