@@ -159,10 +159,10 @@ variable "reservation_lease_seconds" {
 variable "lambda_timeouts" {
   description = "Timeout of each function in seconds."
   type = object({
-    validate       = optional(number, 10)
-    rate_limit     = optional(number, 30)
-    invoke         = optional(number, 90)
-    record_metrics = optional(number, 30)
+    validate       = optional(number, 8)
+    rate_limit     = optional(number, 8)
+    invoke         = optional(number, 40)
+    record_metrics = optional(number, 8)
     sweeper        = optional(number, 60)
   })
   default = {}
