@@ -177,6 +177,9 @@ run "spend_per_cost_center_against_budget_and_limit" {
       if startswith(try(w.properties.title, ""), "Spend of ")
     ])
     error_message = "The widgets read the one aggregate series EstimatedCostUSD{CostCenter} per cost center (no SEARCH), accumulated."
+  }
+}
+
 run "dashboard_reads_only_aggregate_series" {
   command = plan
 
