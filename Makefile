@@ -24,7 +24,7 @@ endif
 export TF_IN_AUTOMATION := 1
 TF_DIRS := . examples/complete examples/localstack
 
-.PHONY: help venv package docs lint test test-unit test-terraform test-e2e demo bench \
+.PHONY: help venv package release docs lint test test-unit test-terraform test-e2e demo bench \
         localstack-up localstack-down clean chromium
 
 help: ## list the targets
@@ -59,6 +59,9 @@ package: $(BIN)/.installed ## build dist/tollgate.zip (deterministic: same sourc
 
 docs: $(BIN)/.installed ## regenerate the inputs/outputs tables of README.md and modules/*/README.md
 	$(BIN)/python tools/tfdocs.py
+
+release: package ## dist/tollgate-<version>.zip + .sha256, and a CHANGELOG entry for the version
+	$(BIN)/python tools/release.py --package dist/tollgate.zip
 
 # --- checks -----------------------------------------------------------------------------------
 lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, mypy --strict, generated docs, terraform fmt/validate, checkov

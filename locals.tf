@@ -24,6 +24,10 @@ locals {
   system_profile_arn_pattern   = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]+:[0-9]{12}:inference-profile/[A-Za-z0-9._:-]+$"
   any_bedrock_arn_pattern      = "^arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]*:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile)/[A-Za-z0-9._:-]+$"
 
+  # The definition template as written (function ARNs still `$${<key>_function_arn}`), for rules
+  # that compare its TimeoutSeconds with the function timeouts.
+  asl_template = jsondecode(file("${path.module}/asl/tollgate.asl.json"))
+
   # --- the model catalogue: one price table, shared with the Python package ----------------
   catalogue = jsondecode(file("${path.module}/functions/tollgate/data/models.json"))
 
@@ -219,11 +223,15 @@ locals {
   }
 
   state_machine_arn            = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name}"
+  state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${var.name}:*"
   state_machine_log_group_name = "/aws/vendedlogs/states/${var.name}"
 
-  package_path = coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")
-  # Guarded: a missing package is reported by the lambda_package_path validation alone.
-  package_hash = fileexists(local.package_path) ? filebase64sha256(local.package_path) : null
+  # The package: a local zip, or an S3 object (exactly one; see the lambda_package_* rules).
+  package_s3   = var.lambda_package_s3
+  package_path = local.package_s3 != null ? null : coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")
+  # Guarded: a missing package is reported by the lambda_package_path validation alone. An S3
+  # object's code changes with its object_version.
+  package_hash = local.package_path != null && fileexists(coalesce(local.package_path, "-")) ? filebase64sha256(local.package_path) : null
 
   kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create_kms_key ? aws_kms_key.this[0].arn : null)
 
@@ -257,12 +265,6 @@ locals {
   )
   # A rate-limit call in flight when the execution stops may still close the reservation.
   lease_seconds = coalesce(var.reservation_lease_seconds, local.workflow_max_seconds + var.lambda_timeouts.rate_limit)
-  # The read timeout the longest answer gets (tollgate.bedrock.read_timeout_seconds).
-  largest_max_tokens = max(concat([0], [
-    for r in values(local.routes) : coalesce(r.max_tokens, try(local.catalogue.models[replace(r.base_model_id, local.geo_prefix_pattern, "")].maxTokens, 8192))
-  ])...)
-  sized_read_timeout_seconds = max(30, 20 + ceil(local.largest_max_tokens / 50))
-  read_timeout_seconds       = coalesce(var.bedrock_read_timeout_seconds, local.sized_read_timeout_seconds)
 
   # --- least-privilege statements per function ---------------------------------------------
   # DynamoDB encrypts with the table's key on the caller's behalf (decrypt to read, data keys to write).

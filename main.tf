@@ -183,6 +183,7 @@ module "function" {
   handler            = each.value.handler
   timeout            = each.value.timeout
   package_path       = local.package_path
+  package_s3         = local.package_s3
   source_code_hash   = local.package_hash
   architecture       = var.lambda_architecture
   memory_size        = var.lambda_memory_size
@@ -194,7 +195,10 @@ module "function" {
   partition          = local.partition
   region             = local.region
   account_id         = local.account_id
-  tags               = var.tags
+
+  iam_role_path                = var.iam_role_path
+  iam_permissions_boundary_arn = var.iam_permissions_boundary_arn
+  tags                         = var.tags
 }
 
 # --- the state machine ------------------------------------------------------------------------
@@ -207,7 +211,9 @@ resource "aws_cloudwatch_log_group" "state_machine" {
 }
 
 resource "aws_iam_role" "state_machine" {
-  name = "${var.name}-state-machine"
+  name                 = "${var.name}-state-machine"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -390,12 +396,6 @@ resource "aws_scheduler_schedule" "sweeper" {
   depends_on = [aws_iam_role_policy.scheduler, module.function]
 }
 
-check "invoke_outlasts_the_read_timeout" {
-  assert {
-    condition     = var.lambda_timeouts.invoke > local.read_timeout_seconds + 5
-    error_message = "lambda_timeouts.invoke (${var.lambda_timeouts.invoke} s) is not above the Bedrock read timeout of the longest answer (${local.read_timeout_seconds} s for ${local.largest_max_tokens} tokens) plus 5 s: long answers will time out and be charged at their estimate. Raise lambda_timeouts.invoke or lower the routes' max_tokens."
-  }
-}
 
 # --- dashboard and alarms ---------------------------------------------------------------------
 

@@ -102,3 +102,31 @@ output "budget_names" {
   description = "AWS Budgets budget name by budgets key."
   value       = { for k, b in aws_budgets_budget.this : k => b.name }
 }
+
+output "caller_policy_json" {
+  description = "IAM policy (JSON) for an application's role: what a caller needs to run requests through this state machine, and nothing else (EXPRESS: states:StartSyncExecution; STANDARD: states:StartExecution and states:DescribeExecution on this machine's executions). Caller settings: docs/deploying.md."
+  value = jsonencode({
+    Version = "2012-10-17"
+    Statement = var.workflow_type == "EXPRESS" ? [
+      {
+        Sid      = "RunTollgateSynchronously"
+        Effect   = "Allow"
+        Action   = ["states:StartSyncExecution"]
+        Resource = [local.state_machine_arn]
+      },
+      ] : [
+      {
+        Sid      = "StartTollgateExecutions"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [local.state_machine_arn]
+      },
+      {
+        Sid      = "ReadTollgateExecutions"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution"]
+        Resource = [local.state_machine_executions_arn]
+      },
+    ]
+  })
+}

@@ -15,13 +15,43 @@ variable "name" {
 }
 
 variable "lambda_package_path" {
-  description = "Path to the Lambda zip built by `make package` (all four functions use it). Null means `<module>/dist/tollgate.zip`."
+  description = "Path to the Lambda zip built by `make package` or `make release` (all functions use it). Null means `<module>/dist/tollgate.zip`, unless lambda_package_s3 is set."
   type        = string
   default     = null
 
   validation {
-    condition     = fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
-    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip)."
+    condition     = var.lambda_package_s3 != null || fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
+    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip), or set lambda_package_s3 = { bucket, key, object_version } to deploy a released zip from S3 (docs/deploying.md)."
+  }
+
+  validation {
+    condition     = var.lambda_package_path == null || var.lambda_package_s3 == null
+    error_message = "lambda_package_path and lambda_package_s3 are both set; set exactly one: a local zip, or the S3 object of a released zip."
+  }
+}
+
+variable "lambda_package_s3" {
+  description = "The Lambda zip as an S3 object (a release's dist/tollgate-<version>.zip uploaded to a bucket in the deployment's Region): bucket, key and object_version (recommended: a new version redeploys the code; without it, a re-upload to the same key is not noticed). Null: use lambda_package_path."
+  type = object({
+    bucket         = string
+    key            = string
+    object_version = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.lambda_package_s3 == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", try(var.lambda_package_s3.bucket, "")))
+    error_message = "lambda_package_s3: bucket must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'), not an ARN or URL."
+  }
+
+  validation {
+    condition     = var.lambda_package_s3 == null || (length(try(var.lambda_package_s3.key, "")) >= 1 && length(try(var.lambda_package_s3.key, "")) <= 1024 && !startswith(try(var.lambda_package_s3.key, ""), "/") && endswith(try(var.lambda_package_s3.key, ""), ".zip"))
+    error_message = "lambda_package_s3: key must be the object key of the zip (1-1024 characters, no leading '/', ending in .zip), for example tollgate/tollgate-0.2.0.zip."
+  }
+
+  validation {
+    condition     = try(var.lambda_package_s3.object_version, null) == null || try(var.lambda_package_s3.object_version, "") != ""
+    error_message = "lambda_package_s3: object_version must be the S3 version ID of the object (from `aws s3api put-object`), or left out."
   }
 }
 
@@ -358,7 +388,7 @@ variable "idempotency_seconds" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left. A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
+  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left (lambda_timeouts.invoke less 5 s: 35 s by default, which the Express limit bounds; longer answers need STANDARD and larger timeouts). A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
   type        = number
   default     = null
 
@@ -441,12 +471,12 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed the read timeout (sized from max_tokens: 184 s for 8,192 tokens); with EXPRESS the whole execution, retries included, must finish within 5 minutes."
+  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds (when set; a sized read timeout is capped at the invoke function's time left less 5 s, 35 s by default). Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (10 s, and 45 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md). The sweeper runs on its schedule, outside the workflow."
   type = object({
-    validate       = optional(number, 10)
-    rate_limit     = optional(number, 30)
-    invoke         = optional(number, 240)
-    record_metrics = optional(number, 30)
+    validate       = optional(number, 8)
+    rate_limit     = optional(number, 8)
+    invoke         = optional(number, 40)
+    record_metrics = optional(number, 8)
     sweeper        = optional(number, 60)
   })
   default = {}
@@ -454,6 +484,15 @@ variable "lambda_timeouts" {
   validation {
     condition     = alltrue([for t in values(var.lambda_timeouts) : t >= 1 && t <= 900 && floor(t) == t])
     error_message = "lambda_timeouts: every timeout must be a whole number of seconds from 1 to 900."
+  }
+
+  # A function that outlives its state's TimeoutSeconds keeps running after the workflow has
+  # moved on (a model call billed after its reservation was released).
+  validation {
+    condition = length(flatten([for k, t in var.lambda_timeouts : [
+      for n, s in local.asl_template.States : n if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds, false)
+    ]])) == 0
+    error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json), so the function stops before the workflow gives up on it: ${join(", ", flatten([for k, t in var.lambda_timeouts : [for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s" if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds, false)]]))}."
   }
 }
 
@@ -522,7 +561,7 @@ variable "create_dashboard" {
 }
 
 variable "alarms" {
-  description = "Alarms on RateLimitDenied, InvocationFailed (sums over all dimensions, per period), the state machine's ExecutionsFailed and ExecutionsTimedOut, and the sweeper's SweptReservations, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
+  description = "Alarms on RateLimitDenied, InvocationFailed (their total series, which has no dimensions, per period), the state machine's ExecutionsFailed and ExecutionsTimedOut, and the sweeper's SweptReservations, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
   type = object({
     enabled                     = optional(bool, true)
     sns_topic_arn               = optional(string)
@@ -674,6 +713,28 @@ variable "table_deletion_protection" {
   description = "Deletion protection of the limits table (counters, reservations, routes, limits). Set false before `terraform destroy`."
   type        = bool
   default     = true
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates (functions, state machine, and any other), for organisations whose guardrails (SCPs, permission sets) match roles by path."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex("^/([\\x21-\\x7E]+/)?$", var.iam_role_path)) && !strcontains(var.iam_role_path, "//")
+    error_message = "iam_role_path must be `/` or start and end with `/` (for example /tollgate/), at most 512 printable ASCII characters without spaces or `//`."
+  }
+}
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates (null: none). Organisations that require a boundary on every new role set it here."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary_arn == null || can(regex("^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$", coalesce(var.iam_permissions_boundary_arn, "-")))
+    error_message = "iam_permissions_boundary_arn must be the ARN of an IAM managed policy (arn:aws:iam::<account>:policy/<path><name>)."
+  }
 }
 
 variable "tags" {

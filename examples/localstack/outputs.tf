@@ -104,3 +104,8 @@ output "budget_names" {
   description = "Budget name by budgets key."
   value       = module.tollgate.budget_names
 }
+
+output "caller_policy_json" {
+  description = "IAM policy (JSON) an application's role needs to call the state machine."
+  value       = module.tollgate.caller_policy_json
+}

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +44,12 @@ EXIT_CODES = {
     "ExecutionFailed": 6,  # timed out, aborted, or an error outside the contract
 }
 POLL_SECONDS = 0.5
+# The caller settings of docs/deploying.md. An Express execution ends within 5 minutes whatever
+# happens (tools/workflow_bound.py proves Tollgate's longest path shorter), so a read timeout
+# above that never gives up on a running execution; and no SDK retries, because every retry of
+# StartSyncExecution/StartExecution is a new execution.
+CALLER_READ_TIMEOUT_SECONDS = 330
+CALLER_CONFIG = {"read_timeout": CALLER_READ_TIMEOUT_SECONDS, "retries": {"total_max_attempts": 1}}
 
 
 class CliError(Exception):
@@ -123,12 +130,12 @@ class Resolver:
         )
 
 
-def aws_client(args: argparse.Namespace, service: str) -> Any:
+def aws_client(args: argparse.Namespace, service: str, **settings: Any) -> Any:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     custom_endpoint = args.endpoint_url or any(k.startswith("AWS_ENDPOINT_URL") for k in os.environ)
     # StartSyncExecution goes to a "sync-" host on AWS; against a custom endpoint (LocalStack on
     # localhost) that prefix would not resolve, so it is left off there.
-    config = Config(inject_host_prefix=not custom_endpoint)
+    config = Config(inject_host_prefix=not custom_endpoint, **settings)
     return session.client(service, endpoint_url=args.endpoint_url, config=config)
 
 
@@ -256,9 +263,24 @@ def describe_outcome(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
+def ensure_request_id(request: dict[str, Any]) -> bool:
+    """Give the request a requestId unless it has one; True when one was generated."""
+    if request.get("requestId"):
+        return False
+    request["requestId"] = str(uuid.uuid4())
+    return True
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     request = build_request(args, sys.stdin)
-    sfn = aws_client(args, "stepfunctions")
+    if ensure_request_id(request):
+        # On stderr, so --json output stays one document; the ID lets a retry replay, not re-run.
+        print(
+            f"requestId {request['requestId']} (generated; to retry this request without counting "
+            f"it twice, pass --request-id {request['requestId']})",
+            file=sys.stderr,
+        )
+    sfn = aws_client(args, "stepfunctions", **CALLER_CONFIG)
     arn = Resolver(args).state_machine_arn()
     outcome = run_request(sfn, arn, request, express=is_express(sfn, arn))
     print(json.dumps(outcome.as_dict(), indent=2) if args.json else describe_outcome(outcome))

@@ -1,7 +1,12 @@
 """The metric contract and its two sinks.
 
 Every execution emits one set of metrics with the five dimensions Model, ModelId, CostCenter,
-Application and Environment, in the namespace from POWERTOOLS_METRICS_NAMESPACE:
+Application and Environment, in the namespace from POWERTOOLS_METRICS_NAMESPACE, and the same
+values again under each aggregate dimension set of AGGREGATE_DIMENSION_SETS (a total with no
+dimensions, and by Model, CostCenter, Environment and Application alone). The dashboard and the
+alarms read only the aggregates: one series per value of one dimension, so a sum never depends on
+how many five-dimension combinations exist (SEARCH and Metrics Insights see at most 500).
+Every metric name in the values goes out under every set (docs/metrics.md):
 
 - ``emf`` (default): Powertools Metrics prints one Embedded Metric Format blob to the log, and
   CloudWatch Logs turns it into metrics; no API call on the request path.
@@ -35,6 +40,15 @@ UNITS = {
     "SweptReservations": "Count",
 }
 DIMENSIONS = ("Model", "ModelId", "CostCenter", "Application", "Environment")
+# What the dashboard and alarms read; () is the total over everything.
+AGGREGATE_DIMENSION_SETS: tuple[tuple[str, ...], ...] = (
+    ("Model",),
+    ("CostCenter",),
+    ("Environment",),
+    ("Application",),
+    (),
+)
+DIMENSION_SETS: tuple[tuple[str, ...], ...] = (DIMENSIONS, *AGGREGATE_DIMENSION_SETS)
 
 
 def emit(
@@ -61,13 +75,22 @@ def emit(
 
 
 def emit_emf(values: Mapping[str, float], dimensions: Mapping[str, str], *, namespace: str) -> None:
+    """One EMF blob whose Dimensions array holds every set of DIMENSION_SETS."""
     metrics = emf_metrics(namespace)
     metrics.clear_metrics()  # the metric set is per process: start from nothing, whatever came before
     for name in DIMENSIONS:
         metrics.add_dimension(name=name, value=dimensions[name])
+    for dimension_set in AGGREGATE_DIMENSION_SETS:
+        if dimension_set:
+            metrics.add_dimensions(**{name: dimensions[name] for name in dimension_set})
     for name, value in values.items():
         metrics.add_metric(name=name, unit=UNITS[name], value=value)
-    metrics.flush_metrics()
+    blob = metrics.serialize_metric_set()
+    metrics.clear_metrics()
+    # Powertools has no empty dimension set; EMF has: `[]` is the series with no dimensions.
+    if () in AGGREGATE_DIMENSION_SETS:
+        blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"].append([])
+    print(json.dumps(blob, separators=(",", ":")), flush=True)
 
 
 def put_metric_data(
@@ -78,18 +101,19 @@ def put_metric_data(
     namespace: str,
     now: datetime | None = None,
 ) -> None:
+    """One PutMetricData call: every metric under every set of DIMENSION_SETS (as the EMF blob)."""
     timestamp = now or datetime.now(UTC)
-    dimension_list = [{"Name": name, "Value": dimensions[name]} for name in DIMENSIONS]
     client.put_metric_data(
         Namespace=namespace,
         MetricData=[
             {
                 "MetricName": name,
-                "Dimensions": dimension_list,
+                "Dimensions": [{"Name": d, "Value": dimensions[d]} for d in dimension_set],
                 "Timestamp": timestamp,
                 "Value": float(value),
                 "Unit": UNITS[name],
             }
+            for dimension_set in DIMENSION_SETS
             for name, value in values.items()
         ],
     )

@@ -67,10 +67,10 @@ resource "aws_sns_topic_subscription" "email" {
 
 locals {
   topic_arn = var.sns_topic_arn != null ? var.sns_topic_arn : aws_sns_topic.this[0].arn
-  schema    = "SCHEMA(\"${var.metrics_namespace}\", Application, CostCenter, Environment, Model, ModelId)"
 
-  # Tollgate's metrics carry five dimensions; a Metrics Insights query sums all of them.
-  insights_alarms = {
+  # Each alarm reads the metric's total: its aggregate series with no dimensions (docs/metrics.md),
+  # complete however many applications and models there are.
+  total_alarms = {
     denied = {
       metric      = "RateLimitDenied"
       threshold   = var.denied_threshold
@@ -84,8 +84,14 @@ locals {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "insights" {
-  for_each = local.insights_alarms
+# Before the aggregate series, these alarms were Metrics Insights queries named "insights".
+moved {
+  from = aws_cloudwatch_metric_alarm.insights
+  to   = aws_cloudwatch_metric_alarm.total
+}
+
+resource "aws_cloudwatch_metric_alarm" "total" {
+  for_each = local.total_alarms
 
   alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
   alarm_description   = each.value.description
@@ -97,13 +103,10 @@ resource "aws_cloudwatch_metric_alarm" "insights" {
   alarm_actions       = [local.topic_arn]
   ok_actions          = [local.topic_arn]
 
-  metric_query {
-    id          = "q1"
-    label       = each.value.metric
-    expression  = "SELECT SUM(${each.value.metric}) FROM ${local.schema}"
-    period      = var.period_seconds
-    return_data = true
-  }
+  namespace   = var.metrics_namespace
+  metric_name = each.value.metric
+  statistic   = "Sum"
+  period      = var.period_seconds
 
   tags = var.tags
 }

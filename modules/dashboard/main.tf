@@ -1,16 +1,19 @@
 # The Tollgate dashboard: outcomes, tokens and cost by model / cost center / application /
 # environment, the limits that were hit, Amazon Bedrock's own metrics, the workflow and the
-# functions. Tollgate's metrics carry all five dimensions, so per-dimension views aggregate
-# with Metrics Insights (GROUP BY) and totals with SEARCH.
+# functions. It reads only Tollgate's aggregate series (docs/metrics.md): totals are the series
+# with no dimensions, and per-dimension views query the series that carry that one dimension, so
+# no view depends on how many five-dimension combinations exist (SEARCH and Metrics Insights see
+# at most 500 series).
 
 locals {
   ns     = var.metrics_namespace
   period = var.period_seconds
-  schema = "SCHEMA(\"${local.ns}\", Application, CostCenter, Environment, Model, ModelId)"
+  # The series that carry exactly one dimension: one per model, cost center, ...
+  schema = { for d in ["Model", "CostCenter", "Application", "Environment"] : d => "SCHEMA(\"${local.ns}\", ${d})" }
 
-  # Sum of one metric over every dimension combination (at the widget's period).
+  # A metric's total: its series with no dimensions.
   total = { for m in ["TotalRequests", "RateLimitApproved", "RateLimitDenied", "InvocationFailed", "InputTokens", "OutputTokens", "EstimatedCostUSD"] :
-    m => "SUM(SEARCH('{\"${local.ns}\",Application,CostCenter,Environment,Model,ModelId} MetricName=\"${m}\"', 'Sum'))"
+    m => [local.ns, m, { stat = "Sum", label = m }]
   }
 
   dimensions = [
@@ -33,16 +36,16 @@ locals {
           x       = 8 * j
           y       = 8 + 6 * i
           title   = "${m.title} by ${d.label}"
-          query   = "SELECT ${m.fn}(${m.metric}) FROM ${local.schema} GROUP BY ${d.key} ORDER BY ${m.fn}() DESC LIMIT 20"
+          query   = "SELECT ${m.fn}(${m.metric}) FROM ${local.schema[d.key]} GROUP BY ${d.key} ORDER BY ${m.fn}() DESC LIMIT 20"
           stacked = true
         }
       ]
     ]),
     [
-      { x = 0, y = 32, title = "Denials by model (limit hit)", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
-      { x = 0, y = 38, title = "Denials by cost center", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema} GROUP BY CostCenter ORDER BY SUM() DESC LIMIT 20", stacked = true },
-      { x = 8, y = 38, title = "Invocation failures by model", query = "SELECT SUM(InvocationFailed) FROM ${local.schema} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
-      { x = 16, y = 38, title = "Invocation latency by model (ms, average)", query = "SELECT AVG(InvocationLatency) FROM ${local.schema} GROUP BY Model ORDER BY AVG() DESC LIMIT 20", stacked = false },
+      { x = 0, y = 32, title = "Denials by model (limit hit)", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema.Model} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 0, y = 38, title = "Denials by cost center", query = "SELECT SUM(RateLimitDenied) FROM ${local.schema.CostCenter} GROUP BY CostCenter ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 8, y = 38, title = "Invocation failures by model", query = "SELECT SUM(InvocationFailed) FROM ${local.schema.Model} GROUP BY Model ORDER BY SUM() DESC LIMIT 20", stacked = true },
+      { x = 16, y = 38, title = "Invocation latency by model (ms, average)", query = "SELECT AVG(InvocationLatency) FROM ${local.schema.Model} GROUP BY Model ORDER BY AVG() DESC LIMIT 20", stacked = false },
     ],
   )
 
@@ -75,13 +78,11 @@ locals {
         width  = 16
         height = 6
         properties = {
-          title  = "Outcomes"
-          region = var.region
-          view   = "timeSeries"
-          period = local.period
-          metrics = [for i, m in ["TotalRequests", "RateLimitApproved", "RateLimitDenied", "InvocationFailed"] : [
-            { expression = local.total[m], label = m, id = "e${i}" }
-          ]]
+          title   = "Outcomes"
+          region  = var.region
+          view    = "timeSeries"
+          period  = local.period
+          metrics = [for m in ["TotalRequests", "RateLimitApproved", "RateLimitDenied", "InvocationFailed"] : local.total[m]]
         }
       },
       {
@@ -96,9 +97,7 @@ locals {
           view                 = "singleValue"
           period               = local.period
           setPeriodToTimeRange = true
-          metrics = [for i, m in ["TotalRequests", "RateLimitDenied", "InvocationFailed", "InputTokens", "OutputTokens", "EstimatedCostUSD"] : [
-            { expression = local.total[m], label = m, id = "t${i}" }
-          ]]
+          metrics              = [for m in ["TotalRequests", "RateLimitDenied", "InvocationFailed", "InputTokens", "OutputTokens", "EstimatedCostUSD"] : local.total[m]]
         }
       },
     ],

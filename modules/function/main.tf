@@ -54,7 +54,9 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_iam_role" "this" {
-  name = var.function_name
+  name                 = var.function_name
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -80,17 +82,20 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by Step Functions only; a dead-letter queue applies to asynchronous invocations, and the state machine catches and records every failure.
   #checkov:skip=CKV_AWS_117:Calls only AWS APIs (DynamoDB, Bedrock, CloudWatch) and reaches no private resources; a VPC would add NAT or endpoints and cold-start cost for nothing.
   #checkov:skip=CKV_AWS_272:The zip is built reproducibly by `make package` and pinned by source_code_hash; code signing needs an AWS Signer profile, outside this module.
-  function_name    = var.function_name
-  description      = var.description
-  role             = aws_iam_role.this.arn
-  handler          = var.handler
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  filename         = var.package_path
-  source_code_hash = var.source_code_hash
-  memory_size      = var.memory_size
-  timeout          = var.timeout
-  kms_key_arn      = var.kms_key_arn
+  function_name     = var.function_name
+  description       = var.description
+  role              = aws_iam_role.this.arn
+  handler           = var.handler
+  runtime           = var.runtime
+  architectures     = [var.architecture]
+  filename          = var.package_path
+  s3_bucket         = try(var.package_s3.bucket, null)
+  s3_key            = try(var.package_s3.key, null)
+  s3_object_version = try(var.package_s3.object_version, null)
+  source_code_hash  = var.source_code_hash
+  memory_size       = var.memory_size
+  timeout           = var.timeout
+  kms_key_arn       = var.kms_key_arn
 
   environment {
     variables = var.environment

@@ -54,8 +54,24 @@ variable "timeout" {
 }
 
 variable "package_path" {
-  description = "Path of the deployment zip."
+  description = "Path of the deployment zip (null when package_s3 is set)."
   type        = string
+  default     = null
+}
+
+variable "package_s3" {
+  description = "The deployment zip as an S3 object: bucket, key, object_version (null when package_path is set)."
+  type = object({
+    bucket         = string
+    key            = string
+    object_version = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = (var.package_s3 == null) != (var.package_path == null)
+    error_message = "package_s3 and package_path: set exactly one (a local zip or an S3 object)."
+  }
 }
 
 variable "source_code_hash" {
@@ -122,6 +138,18 @@ variable "region" {
 variable "account_id" {
   description = "Account of the function, for the log group ARN."
   type        = string
+}
+
+variable "iam_role_path" {
+  description = "Path of the function's role."
+  type        = string
+  default     = "/"
+}
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of the managed policy set as the permissions boundary of the function's role (null: none)."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

@@ -61,3 +61,19 @@ run "an_existing_topic_is_used_as_given" {
     error_message = "A given topic must be used and none created."
   }
 }
+
+run "alarms_read_the_total_series" {
+  command = plan
+
+  variables {
+    metrics_namespace = "Acme/GenAI"
+  }
+
+  assert {
+    condition = (
+      { for k, a in module.alarms[0].alarm_metrics : k => a.metric_name } == { denied = "RateLimitDenied", invocation_failed = "InvocationFailed" } &&
+      alltrue([for a in values(module.alarms[0].alarm_metrics) : a.namespace == "Acme/GenAI" && length(coalesce(a.dimensions, {})) == 0 && a.statistic == "Sum"])
+    )
+    error_message = "The denial and failure alarms must sum the metric's total series (no dimensions), not a query over the five-dimension space."
+  }
+}

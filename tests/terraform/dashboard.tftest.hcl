@@ -179,3 +179,26 @@ run "spend_per_cost_center_against_budget_and_limit" {
     error_message = "The widgets read the one aggregate series EstimatedCostUSD{CostCenter} per cost center (no SEARCH), accumulated."
   }
 }
+
+run "dashboard_reads_only_aggregate_series" {
+  command = plan
+
+  assert {
+    condition     = !strcontains(module.dashboard[0].dashboard_body, "SEARCH(")
+    error_message = "No SEARCH: it sees at most 500 series, and the five-dimension space grows with every application."
+  }
+
+  assert {
+    condition = alltrue(flatten([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : [
+      for m in w.properties.metrics : can(regex("FROM SCHEMA\\(\"[^\"]+\", (Model|CostCenter|Application|Environment)\\) ", m[0].expression)) if can(m[0].expression)
+    ] if w.type == "metric"]))
+    error_message = "Every Metrics Insights query must read the series of one dimension alone (an aggregate set)."
+  }
+
+  assert {
+    condition = alltrue(flatten([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : [
+      for m in w.properties.metrics : length(m) == 3 if !can(m[0].expression) && m[0] == var.metrics_namespace
+    ] if w.type == "metric"]))
+    error_message = "A Tollgate metric charted directly must be its total series: namespace, name, options, no dimensions."
+  }
+}

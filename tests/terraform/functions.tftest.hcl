@@ -74,7 +74,7 @@ run "environment_is_the_documented_one" {
       TOLLGATE_FAIL_OPEN                    = "true"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "3600"
       TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = "30"
-      TOLLGATE_LEASE_SECONDS                = "330"
+      TOLLGATE_LEASE_SECONDS                = "308"
       TOLLGATE_LOG_PROMPTS                  = "true"
       TOLLGATE_METRICS_SINK                 = "cloudwatch_api"
       POWERTOOLS_METRICS_NAMESPACE          = "Acme/GenAI"
@@ -101,7 +101,7 @@ run "environment_defaults" {
       TOLLGATE_FAIL_OPEN                    = "false"
       TOLLGATE_IDEMPOTENCY_SECONDS          = "86400"
       TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS = ""
-      TOLLGATE_LEASE_SECONDS                = "330"
+      TOLLGATE_LEASE_SECONDS                = "308"
       TOLLGATE_LOG_PROMPTS                  = "false"
       TOLLGATE_METRICS_SINK                 = "emf"
       POWERTOOLS_METRICS_NAMESPACE          = "GenAIRateLimiting"
@@ -117,13 +117,13 @@ run "lease_and_read_timeout_follow_the_workflow" {
   command = plan
 
   assert {
-    condition     = local.lease_seconds == 300 + 30 && local.sized_read_timeout_seconds == 20 + ceil(8192 / 50)
-    error_message = "EXPRESS: the lease must be 5 minutes plus the rate-limit timeout; the read timeout is sized for the largest max_tokens (8,192)."
+    condition     = local.lease_seconds == 300 + 8
+    error_message = "EXPRESS: the lease must be 5 minutes plus the rate-limit timeout."
   }
 
   assert {
-    condition     = module.function["invoke"].function_name == "tollgate-invoke" && local.functions.invoke.timeout > local.read_timeout_seconds + 5
-    error_message = "The invoke function's default timeout must outlast the sized read timeout."
+    condition     = var.bedrock_read_timeout_seconds == null && module.function["invoke"].function_name == "tollgate-invoke"
+    error_message = "By default the read timeout is sized from each request's max_tokens (capped by the invoke function's time left)."
   }
 }
 

@@ -349,8 +349,8 @@ run "idempotency_seconds_rejects_less_than_five_minutes" {
 run "bedrock_read_timeout_seconds_rejects_a_timeout_not_below_the_invoke_timeout" {
   command = plan
   variables {
-    bedrock_read_timeout_seconds = 90
-    lambda_timeouts              = { invoke = 90 }
+    bedrock_read_timeout_seconds = 35
+    lambda_timeouts              = { invoke = 35 }
   }
   expect_failures = [var.bedrock_read_timeout_seconds]
 }
@@ -382,6 +382,15 @@ run "lambda_memory_size_rejects_too_little_memory" {
 run "lambda_timeouts_rejects_more_than_900_seconds" {
   command = plan
   variables { lambda_timeouts = { record_metrics = 901 } }
+  expect_failures = [var.lambda_timeouts]
+}
+
+run "lambda_timeouts_rejects_a_function_that_outlives_its_state" {
+  command = plan
+  variables {
+    lambda_timeouts              = { invoke = 90 }
+    bedrock_read_timeout_seconds = 60
+  }
   expect_failures = [var.lambda_timeouts]
 }
 

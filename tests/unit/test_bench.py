@@ -98,72 +98,170 @@ def test_p1_false_denials_count_only_requests_the_settled_usage_had_room_for():
 ASL = json.loads((Path(__file__).resolve().parents[2] / "asl" / "tollgate.asl.json").read_text())
 
 
-def tasks(*, valid=True, decision="approved", invoke_error=None, record=None):
+DIMENSIONS = {k: "x" for k in ("Model", "ModelId", "CostCenter", "Application", "Environment")}
+USAGE = {"inputTokens": 21, "outputTokens": 90, "totalTokens": 111}
+
+
+def tasks(*, valid=True, decision="approved", invoke_error=None, record=None, record_error=None, calls=None):
+    """Fake tasks for the walk; ``calls`` collects (service integration, Parameters)."""
+    calls = [] if calls is None else calls
+
     def rate_limit(event):
         return {"decision": decision} if event["action"] == "reserve" else {"state": "settled"}
 
     def invoke(event):
         if invoke_error:
             raise asl_walk.TaskFailed(invoke_error, "{}")
-        return {"requestId": "r", "usage": {}}
+        return {"requestId": "r", "usage": USAGE, "costUsd": 0.0004, "latencyMs": 321}
 
-    def record_metrics(state):
-        outcome = state["outcome"]
+    def record_metrics(event):
+        if record_error:
+            raise asl_walk.TaskFailed(record_error, "")
+        outcome = event["state"]["outcome"]
         return record or {"outcome": outcome, "output": {"ok": True}, "cause": "{}"}
 
+    def integration(name, error=None):
+        def call(parameters):
+            calls.append((name, parameters))
+            if error:
+                raise asl_walk.TaskFailed(error, "")
+            return {}
+
+        return call
+
+    claim_error = "DynamoDB.ConditionalCheckFailedException" if record and not record_error else None
     return {
-        "validate_function_arn": lambda event: {"valid": valid, "requestId": "r"},
+        "validate_function_arn": lambda event: {"valid": valid, "requestId": "r", "dimensions": DIMENSIONS},
         "rate_limit_function_arn": rate_limit,
         "invoke_function_arn": invoke,
         "record_metrics_function_arn": record_metrics,
+        "dynamodb:putItem": integration("dynamodb:putItem", claim_error),
+        "aws-sdk:cloudwatch:putMetricData": integration("aws-sdk:cloudwatch:putMetricData"),
     }
+
+
+ADMITTED = ["Validate", "IsValid", "Reserve", "ReserveDecision"]
+FALLBACK = ["FallbackClaim", "FallbackDimensions", "FallbackKnownDimensions", "FallbackMetrics"]
 
 
 @pytest.mark.parametrize(
     ("scenario", "end", "states", "lambdas"),
     [
-        (
-            {},
-            "Succeeded",
-            ["Validate", "IsValid", "Reserve", "ReserveDecision", "Invoke", "Settle", "SetSucceeded"],
-            5,
-        ),
-        (
-            {"decision": "denied"},
-            "Denied",
-            ["Validate", "IsValid", "Reserve", "ReserveDecision", "SetDenied"],
-            3,
-        ),
-        (
-            {"decision": "replay"},
-            "Succeeded",
-            ["Validate", "IsValid", "Reserve", "ReserveDecision", "SetReplayed"],
-            3,
-        ),
+        ({}, "Succeeded", [*ADMITTED, "Invoke", "DropPrompt", "Settle", "SetSucceeded"], 5),
+        ({"decision": "denied"}, "Denied", [*ADMITTED, "SetDenied"], 3),
+        ({"decision": "replay"}, "Succeeded", [*ADMITTED, "SetReplayed"], 3),
         ({"valid": False}, "Invalid", ["Validate", "IsValid", "SetInvalid"], 2),
         (
             {"invoke_error": "ModelInvocationError"},
             "Failed",
-            [
-                "Validate",
-                "IsValid",
-                "Reserve",
-                "ReserveDecision",
-                "Invoke",
-                "InvokeError",
-                "Release",
-                "SetFailed",
-            ],
+            [*ADMITTED, "Invoke", "InvokeError", "Release", "SetFailed"],
+            5,
+        ),
+        # anything but the three did-not-run errors may have run: Resolve, never Release
+        (
+            {"invoke_error": "ModelOutcomeUnknown"},
+            "Failed",
+            [*ADMITTED, "Invoke", "InvokeUnknown", "Resolve", "SetFailed"],
+            5,
+        ),
+        (
+            {"invoke_error": "States.Timeout"},
+            "Failed",
+            [*ADMITTED, "Invoke", "InvokeUnknown", "Resolve", "SetFailed"],
             5,
         ),
     ],
 )
 def test_the_walk_follows_the_real_definition_for_each_outcome(scenario, end, states, lambdas):
-    walk = asl_walk.walk(ASL, tasks(**scenario), {"model": "nova-lite"})
+    calls = []
+    walk = asl_walk.walk(ASL, tasks(**scenario, calls=calls), {"model": "nova-lite"})
     assert walk.end == end
     assert walk.states == [*states, "Record", "Finish", end]
     assert walk.transitions == len(states) + 3
     assert walk.lambda_invocations == lambdas
+    assert walk.service_calls == [] and calls == []  # Record worked: no fallback call
+
+
+@pytest.mark.parametrize(
+    ("scenario", "metrics_state", "end", "metric_names"),
+    [
+        (
+            {},
+            "FallbackMetricsInvoked",
+            "FallbackSucceeded",
+            [
+                "TotalRequests",
+                "RateLimitApproved",
+                "InputTokens",
+                "OutputTokens",
+                "EstimatedCostUSD",
+                "InvocationLatency",
+            ],
+        ),
+        (
+            {"decision": "denied"},
+            "FallbackMetricsDenied",
+            "FallbackDenied",
+            ["TotalRequests", "RateLimitDenied"],
+        ),
+        ({"valid": False}, "FallbackMetricsTotal", "FallbackInvalid", ["TotalRequests"]),
+        (
+            {"invoke_error": "ModelOutcomeUnknown"},
+            "FallbackMetricsFailed",
+            "FallbackFailed",
+            ["TotalRequests", "RateLimitApproved", "InvocationFailed"],
+        ),
+    ],
+)
+def test_a_record_that_times_out_takes_the_fallback_with_two_service_calls(
+    scenario, metrics_state, end, metric_names
+):
+    calls = []
+    walk = asl_walk.walk(
+        ASL,
+        tasks(**scenario, record_error="States.Timeout", calls=calls),
+        {"model": "m"},
+        execution_id="arn:e",
+    )
+    assert walk.end == end
+    record = walk.states.index("Record")
+    assert walk.states[record:] == ["Record", *FALLBACK, metrics_state, "RecordFallback", end]
+    # two AWS calls of the state machine itself, each a state (and a transition) of its own
+    assert walk.service_calls == ["dynamodb:putItem", "aws-sdk:cloudwatch:putMetricData"]
+    assert walk.transitions == len(walk.states)
+    (_, claim), (_, metrics) = calls
+    assert claim["Item"]["pk"] == {"S": "arn:e"} and claim["Item"]["sk"] == {"S": "RECORD"}
+    assert claim["TableName"] == "${table_name}"  # not rendered: load_definition() does that
+    assert [m["MetricName"] for m in metrics["MetricData"]] == metric_names
+    assert metrics["MetricData"][0]["Dimensions"][0] == {"Name": "Model", "Value": "x"}
+
+
+def test_the_replay_fallback_counts_what_record_would_have():
+    """A replay whose reservation result is present is counted as a replayed success."""
+    calls = []
+
+    def reserve_replay(event):
+        return {"decision": "replay", "result": {"cached": True}} if event["action"] == "reserve" else {}
+
+    walk = asl_walk.walk(
+        ASL,
+        {**tasks(record_error="States.Timeout", calls=calls), "rate_limit_function_arn": reserve_replay},
+        {},
+    )
+    assert walk.states[-3:] == ["FallbackMetricsReplayed", "RecordFallback", "FallbackReplayed"]
+    assert walk.output == {"cached": True}
+    assert [m["MetricName"] for m in calls[1][1]["MetricData"]] == ["TotalRequests", "RateLimitApproved"]
+
+
+def test_the_definition_is_rendered_like_templatefile():
+    definition = asl_walk.load_definition(variables={"table_name": "t1", "metrics_namespace": "NS"})
+    calls = []
+    walk = asl_walk.walk(definition, tasks(record_error="States.Timeout", calls=calls), {})
+    assert calls[0][1]["TableName"] == "t1" and calls[1][1]["Namespace"] == "NS"
+    assert walk.tasks[0] == "validate_function_arn"  # the function ARNs stay task names
+    assert asl_walk.resource_name("arn:aws:states:::aws-sdk:cloudwatch:putMetricData") == (
+        "aws-sdk:cloudwatch:putMetricData"
+    )
 
 
 def test_the_walk_passes_parameters_and_the_execution_id_to_tasks():
@@ -177,13 +275,18 @@ def test_the_walk_passes_parameters_and_the_execution_id_to_tasks():
         ASL, {**tasks(), "validate_function_arn": validate}, {"model": "m"}, execution_id="arn:x:exec"
     )
     assert seen == {"request": {"model": "m"}, "executionId": "arn:x:exec"}
-    assert walk.status == "FAILED" and walk.error == "ValidationError"
+    assert walk.status == "FAILED" and walk.error == "ValidationError" and walk.cause == "{}"
 
 
 def test_an_unusable_record_result_takes_the_fallback():
-    walk = asl_walk.walk(ASL, tasks(record={"outcome": "succeeded"}), {})
-    assert walk.states[-3:] == ["Finish", "RecordFallback", "FallbackSucceeded"]
-    assert walk.output == {"requestId": "r", "usage": {}}
+    # Record ran (and claimed the record mark) but returned no output: Finish falls through to the
+    # fallback, whose claim finds the mark taken (nothing emitted twice). The state is then
+    # {record, outcome} (Record's ResultSelector): RecordFallback no longer sees $.invocation.
+    calls = []
+    walk = asl_walk.walk(ASL, tasks(record={"outcome": "succeeded"}, calls=calls), {})
+    assert walk.states[-5:] == ["Record", "Finish", "FallbackClaim", "RecordFallback", "FallbackFailed"]
+    assert [name for name, _ in calls] == ["dynamodb:putItem"]
+    assert walk.service_calls == ["dynamodb:putItem"]
 
 
 def test_an_uncaught_task_error_fails_the_execution_in_that_state():
@@ -204,8 +307,8 @@ def test_a_changed_definition_changes_the_counts():
     definition["States"]["SetSucceeded"]["Next"] = "Audit"
     definition["States"]["Audit"] = {"Type": "Pass", "Next": "Record"}
     walk = asl_walk.walk(definition, tasks(), {})
-    assert "Audit" in walk.states
-    assert walk.transitions == 11
+    assert walk.states[walk.states.index("SetSucceeded") + 1] == "Audit"
+    assert walk.transitions == 12
 
 
 def test_the_walk_names_what_it_cannot_interpret():
@@ -298,13 +401,31 @@ def test_p2_counts_each_outcome_through_the_real_handlers(counted_pipeline):
     assert {o: r.ended_in for o, r in emf.items()} == counted_pipeline.EXPECTED_END
     for outcome, result in emf.items():
         # the model is called only when a request is admitted and not a replay
-        assert result.bedrock_calls == (1 if outcome in ("succeeded", "failed") else 0), outcome
-        # EMF: no CloudWatch call on the request path; PutMetricData: exactly one per execution
-        assert result.cloudwatch_calls == 0, outcome
+        called = outcome in ("succeeded", "failed", "unknown", "record_fallback")
+        assert result.bedrock_calls == (1 if called else 0), outcome
+        # EMF: no CloudWatch call on the request path unless Record is down (the state machine's
+        # own PutMetricData); the PutMetricData sink: exactly one per execution either way
+        assert result.cloudwatch_calls == (1 if outcome == "record_fallback" else 0), outcome
         assert api[outcome].calls.get("cloudwatch:PutMetricData") == 1, outcome
         assert result.transitions == len(result.states)
-    assert emf["invalid"].dynamodb_writes == 0
-    assert emf["succeeded"].dynamodb_writes >= 2  # reserve, then settle
-    assert emf["succeeded"].modeled_write_units >= 4  # a transaction: 2 units per item
+        # the record mark: one conditional PutItem per execution, by Record or by RecordFallback
+        assert result.calls.get("dynamodb:PutItem") == 1, outcome
+    ok, fallback = emf["succeeded"], emf["record_fallback"]
+    assert emf["invalid"].calls == {"dynamodb:PutItem": 1}  # only the record mark
+    # reserve and settle (transactions), the invoking mark (UpdateItem), settle's read (GetItem)
+    assert ok.calls["dynamodb:TransactWriteItems"] == 2
+    assert ok.calls["dynamodb:UpdateItem"] == 1 and ok.calls["dynamodb:GetItem"] == 1
+    assert ok.modeled_write_units >= 2 * 2 + 1 + 1  # two transactions of 2+ items, mark, record mark
+    # the fallback: Record was invoked (and timed out); the claim and the metrics are made by the
+    # state machine itself
+    assert fallback.service_integrations == ["dynamodb:putItem", "aws-sdk:cloudwatch:putMetricData"]
+    assert fallback.lambda_invocations == ok.lambda_invocations
+    assert fallback.transitions == ok.transitions - 2 + 7
+    # a refused call takes its invoking mark back (UpdateItem) and releases; an unknown one is
+    # charged (Resolve reads the reservation, then closes it)
+    assert emf["failed"].calls["dynamodb:UpdateItem"] == 2
+    assert emf["unknown"].calls["dynamodb:UpdateItem"] == 1
+    assert emf["unknown"].calls["dynamodb:GetItem"] == 2
+    assert emf["unknown"].states[5:7] == ["InvokeUnknown", "Resolve"]
     # with the cache off, the limits (and the routes) are read on every request
-    assert api["succeeded"].calls.get("dynamodb:Query", 0) > emf["succeeded"].calls.get("dynamodb:Query", 0)
+    assert api["succeeded"].calls.get("dynamodb:Query", 0) > ok.calls.get("dynamodb:Query", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -274,3 +275,62 @@ def test_usage_rows_show_each_counter_of_the_current_window():
     table_text = cli.format_table(rows, [("limitId", "limit"), ("used", "used")])
     assert table_text.splitlines()[0].startswith("limit")
     assert "12.5" in table_text
+
+
+def test_the_invoke_client_waits_past_the_express_limit_and_never_retries():
+    client = cli.aws_client(args_for("--region", "us-east-1"), "stepfunctions", **cli.CALLER_CONFIG)
+    assert client.meta.config.read_timeout == cli.CALLER_READ_TIMEOUT_SECONDS > 300
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_invoke_always_sends_a_request_id_and_prints_a_generated_one(monkeypatch, capsys):
+    sfn = _sfn()
+    settings_seen = {}
+
+    def fake_client(args, service, **settings):
+        settings_seen.update(settings)
+        return sfn
+
+    monkeypatch.setattr(cli, "aws_client", fake_client)
+    sent = []
+    with Stubber(sfn) as stub:
+        stub.add_response("describe_state_machine", _machine())
+        stub.add_response("start_sync_execution", _failed_sync(), None)
+        stub.add_response("describe_state_machine", _machine())
+        stub.add_response("start_sync_execution", _failed_sync(), None)
+        sfn.meta.events.register(
+            "provide-client-params.states.StartSyncExecution",
+            lambda params, **_: sent.append(json.loads(params["input"])),
+        )
+        base = ["invoke", "--state-machine", ARN, "--model", "nova-lite", "--app", "a", "hi"]
+        assert cli.main(base) == cli.EXIT_CODES["ValidationError"]
+        generated = sent[0]["requestId"]
+        assert str(uuid.UUID(generated)) == generated
+        assert f"--request-id {generated}" in capsys.readouterr().err
+        # the caller's own ID is sent as given, and nothing is printed about it
+        assert cli.main([*base, "--request-id", "mine-1"]) == cli.EXIT_CODES["ValidationError"]
+        assert sent[1]["requestId"] == "mine-1"
+        assert "generated" not in capsys.readouterr().err
+    assert settings_seen == cli.CALLER_CONFIG
+
+
+def _machine():
+    return {
+        "stateMachineArn": ARN,
+        "name": "tollgate",
+        "definition": "{}",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "type": "EXPRESS",
+        "creationDate": datetime.now(UTC),
+    }
+
+
+def _failed_sync():
+    return {
+        "executionArn": EXEC_ARN,
+        "startDate": datetime.now(UTC),
+        "stopDate": datetime.now(UTC),
+        "status": "FAILED",
+        "error": "ValidationError",
+        "cause": json.dumps({"requestId": "x", "error": "ValidationError"}),
+    }

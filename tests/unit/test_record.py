@@ -14,6 +14,8 @@ from tollgate.handlers import record_metrics
 from tollgate.validation import ValidationOptions, validate_request
 
 DIMENSIONS = ["Model", "ModelId", "CostCenter", "Application", "Environment"]
+# The aggregate series the dashboard and alarms read (docs/metrics.md), in the blob's order.
+AGGREGATES = [["Model"], ["CostCenter"], ["Environment"], ["Application"], []]
 OPTIONS = ValidationOptions(("production",), 100_000, False)
 
 
@@ -89,7 +91,7 @@ def single_blob(capsys):
 def metric_values(blob):
     definition = blob["_aws"]["CloudWatchMetrics"][0]
     assert definition["Namespace"] == NAMESPACE
-    assert definition["Dimensions"] == [DIMENSIONS]
+    assert definition["Dimensions"] == [DIMENSIONS, *AGGREGATES]
     values = {}
     for metric in definition["Metrics"]:
         recorded = blob[metric["Name"]]
@@ -300,7 +302,7 @@ def test_the_cloudwatch_api_sink_makes_one_put_metric_data_call(context, monkeyp
 
     cloudwatch = boto3.client("cloudwatch")
     listed = cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]
-    assert sorted(m["MetricName"] for m in listed) == sorted(
+    assert sorted({m["MetricName"] for m in listed}) == sorted(
         [
             "TotalRequests",
             "RateLimitApproved",
@@ -313,10 +315,14 @@ def test_the_cloudwatch_api_sink_makes_one_put_metric_data_call(context, monkeyp
         ]
     )
     dimensions = [{"Name": n, "Value": context["dimensions"][n]} for n in DIMENSIONS]
+    # every metric once per dimension set: the five dimensions, and each aggregate
+    expected_sets = sorted(tuple(sorted(s)) for s in [DIMENSIONS, *AGGREGATES])
+    for name in {m["MetricName"] for m in listed}:
+        sets = [tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in listed if m["MetricName"] == name]
+        assert sorted(sets) == expected_sets, name
     for metric in listed:
-        assert sorted(metric["Dimensions"], key=lambda d: d["Name"]) == sorted(
-            dimensions, key=lambda d: d["Name"]
-        )
+        for dimension in metric["Dimensions"]:
+            assert dimension["Value"] == context["dimensions"][dimension["Name"]]
     now = datetime.now(UTC)
     stats = cloudwatch.get_metric_statistics(
         Namespace=NAMESPACE,

@@ -102,6 +102,7 @@ def p2(endpoint: str) -> dict[str, Any]:
             outcome,
             o["transitions"],
             o["lambda_invocations"],
+            len(o["service_integrations"]),
             o["dynamodb_writes"],
             o["dynamodb_reads"],
             max(o["write_units"], o["modeled_write_units"]),
@@ -120,6 +121,7 @@ def p2(endpoint: str) -> dict[str, Any]:
             "outcome",
             "state transitions",
             "Lambda invocations",
+            "SFN service calls",
             "DynamoDB writes",
             "DynamoDB reads",
             "write units",
@@ -131,8 +133,11 @@ def p2(endpoint: str) -> dict[str, Any]:
         ],
         rows,
         "Default settings: EMF metrics, config cache 60 s (a warm container). One limit matches "
-        "(two for `denied`). Write units: what DynamoDB reported, or by its rules where it reports "
-        "nothing (a cancelled transaction, counted as if it wrote).",
+        "(two for `denied`). failed: the model refused (released); unknown: the model answered 500 "
+        "(may have run: charged); record_fallback: Record timed out, RecordFallback's own PutItem and "
+        "PutMetricData (SFN service calls, also counted in the DynamoDB and CloudWatch columns). "
+        "Write units: what DynamoDB reported, or by its rules where it reports nothing (a cancelled "
+        "transaction, counted as if it wrote).",
     )
     out = {outcome: o for outcome, o in default.items()}
     out["variants"] = measured
@@ -213,7 +218,7 @@ def p4(endpoint: str, port: int) -> dict[str, Any]:
         [
             "endpoint",
             "raw UpdateItem /s",
-            "reserve+settle /s",
+            "reserve+mark+settle /s",
             "ratio (goal >= 0.5)",
             "calls/s ratio",
             "items written/s ratio",

@@ -82,8 +82,9 @@ def tollgate(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: flo
             decision = adapters.reserve(ledger, context, execution, limits)
             if decision["decision"] != "approved":
                 return False
+            adapters.mark_invoking(ledger, context, execution)
             time.sleep(MODEL_SECONDS)
-            adapters.settle(ledger, context["requestId"], execution, usage, template["estimate"]["costUsd"])
+            adapters.settle(ledger, context, execution, usage, template["estimate"]["costUsd"])
             return True
 
         admitted = sum(_concurrently(work, n))

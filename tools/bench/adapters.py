@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tollgate.ledger import Ledger, LedgerBusy
+from tollgate.ledger import Ledger, LedgerBusy, RequestRef
 from tollgate.limits import Limit
 
 # The state machine retries LedgerBusy (asl/tollgate.asl.json: Retry MaxAttempts 3 on the task).
@@ -26,17 +26,23 @@ def reserve(ledger: Ledger, context: Mapping[str, Any], execution_id: str, limit
     return _retried(lambda: ledger.reserve(context, execution_id, lambda: limits))
 
 
+def mark_invoking(ledger: Ledger, context: Mapping[str, Any], execution_id: str) -> str:
+    """What the invoke function does before it calls the model (one conditional UpdateItem)."""
+    return ledger.mark_invoking(RequestRef.of(context), execution_id)["mark"]
+
+
 def settle(
-    ledger: Ledger, request_id: str, execution_id: str, usage: Mapping[str, Any], cost_usd: Any
+    ledger: Ledger, context: Mapping[str, Any], execution_id: str, usage: Mapping[str, Any], cost_usd: Any
 ) -> dict:
-    return _retried(lambda: ledger.settle(request_id, execution_id, usage, cost_usd, {"usage": dict(usage)}))
+    ref = RequestRef.of(context)
+    return dict(_retried(lambda: ledger.settle(ref, execution_id, usage, cost_usd, {"usage": dict(usage)})))
 
 
-def release(ledger: Ledger, request_id: str, execution_id: str) -> dict:
-    return _retried(lambda: ledger.release(request_id, execution_id))
+def release(ledger: Ledger, context: Mapping[str, Any], execution_id: str) -> dict:
+    return dict(_retried(lambda: ledger.release(RequestRef.of(context), execution_id)))
 
 
-def _retried(call: Any) -> dict:
+def _retried(call: Any) -> Any:
     for attempt in range(STATE_MACHINE_ATTEMPTS):
         try:
             return call()

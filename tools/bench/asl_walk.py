@@ -4,7 +4,14 @@ A small interpreter of the parts of the Amazon States Language the definition us
 Choice, Succeed, Fail; Parameters, ResultSelector, ResultPath, OutputPath, InputPath, Catch; Choice
 rules with And/Or/Not and the usual comparisons), so that P2 runs the real handlers in the order the
 real definition orders them, and counts what each path costs: states entered (Standard bills a
-transition per state entered) and Lambda invocations. A changed definition changes the counts.
+transition per state entered), Lambda invocations and the calls the state machine makes itself
+through service integrations (``arn:aws:states:::dynamodb:putItem``,
+``arn:aws:states:::aws-sdk:cloudwatch:putMetricData``). A changed definition changes the counts.
+
+A task's function is looked up by its resource: ``${validate_function_arn}`` by
+``validate_function_arn``, ``arn:aws:states:::dynamodb:putItem`` by ``dynamodb:putItem``. The
+definition's other template variables (``${table_name}``, ``${metrics_namespace}``) are rendered by
+``load_definition(variables=...)`` as Terraform's templatefile() does, or left as they are.
 
 Retry is not taken: every task runs once (the cost of the path without failures of the platform).
 """
@@ -16,12 +23,14 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "asl" / "tollgate.asl.json"
 PLACEHOLDER = re.compile(r"^\$\{(?P<name>[a-z0-9_]+)\}$")
+INTEGRATION = re.compile(r"^arn:aws:states:::(?P<name>[A-Za-z0-9:.-]+)$")
 MAX_STEPS = 200
 
 
@@ -44,6 +53,7 @@ class Walk:
     end: str = ""  # the terminal state
     status: str = ""  # SUCCEEDED or FAILED
     error: str | None = None
+    cause: str | None = None  # a Fail state's Cause or CausePath
     output: Any = None
 
     @property
@@ -53,16 +63,32 @@ class Walk:
 
     @property
     def lambda_invocations(self) -> int:
-        return sum(1 for name in self.tasks if name.endswith("_function_arn") or ":lambda:" in name)
+        return sum(1 for name in self.tasks if is_lambda(name))
+
+    @property
+    def service_calls(self) -> list[str]:
+        """The service integrations run (``dynamodb:putItem``, ...): AWS calls the state machine
+        makes itself, one per task entered (Retry not taken)."""
+        return [name for name in self.tasks if not is_lambda(name)]
 
 
-def load_definition(path: Path = ASL) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+def is_lambda(resource: str) -> bool:
+    return resource.endswith("_function_arn") or ":lambda:" in resource
+
+
+def load_definition(path: Path = ASL, variables: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The definition, with ``${name}`` replaced for each of ``variables`` (as templatefile() does;
+    the others are left for the task lookup)."""
+    text = path.read_text(encoding="utf-8")
+    for name, value in (variables or {}).items():
+        text = text.replace("${" + name + "}", json.dumps(value)[1:-1])
+    return json.loads(text)
 
 
 def resource_name(resource: str) -> str:
-    """``${validate_function_arn}`` -> ``validate_function_arn``; anything else unchanged."""
-    match = PLACEHOLDER.match(resource)
+    """``${validate_function_arn}`` -> ``validate_function_arn``; ``arn:aws:states:::dynamodb:putItem``
+    -> ``dynamodb:putItem``; anything else unchanged."""
+    match = PLACEHOLDER.match(resource) or INTEGRATION.match(resource)
     return match["name"] if match else resource
 
 
@@ -75,7 +101,10 @@ def walk(
 ) -> Walk:
     """Run the definition from StartAt; ``tasks`` maps a resource name to a function(input)->result
     that raises TaskFailed (or any exception, whose class name is the error) to fail the task."""
-    context = {"Execution": {"Id": execution_id, "Input": execution_input}}
+    started = datetime.now(UTC)
+    context: dict[str, Any] = {
+        "Execution": {"Id": execution_id, "Input": execution_input, "StartTime": _iso(started)}
+    }
     result = Walk()
     name = definition["StartAt"]
     data = copy.deepcopy(execution_input)
@@ -84,6 +113,7 @@ def walk(
         if state is None:
             raise WalkError(f"state {name!r} is not defined")
         result.states.append(name)
+        context["State"] = {"Name": name, "EnteredTime": _iso(datetime.now(UTC))}
         kind = state["Type"]
         if kind == "Succeed":
             result.end, result.status = name, "SUCCEEDED"
@@ -91,6 +121,10 @@ def walk(
             return result
         if kind == "Fail":
             result.end, result.status, result.error = name, "FAILED", state.get("Error")
+            if "CausePath" in state:
+                result.cause = _must(get_path(data, state["CausePath"], context), state["CausePath"])
+            else:
+                result.cause = state.get("Cause")
             return result
         if kind == "Choice":
             name = _choose(state, _input(state, data))
@@ -128,6 +162,10 @@ def walk(
             return result
         name = state["Next"]
     raise WalkError(f"more than {MAX_STEPS} states entered: the definition loops")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- paths --------------------------------------------------------------------------------------------

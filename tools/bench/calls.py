@@ -2,8 +2,10 @@
 
 The four handlers run in the order asl/tollgate.asl.json gives them (asl_walk), against a real
 DynamoDB (DynamoDB Local in LocalStack), with Bedrock stubbed at the botocore level (Stubber).
-botocore's event hooks count every call per service and operation and ask DynamoDB for
-``ReturnConsumedCapacity`` on every call that accepts it.
+The state machine's own service integrations (RecordFallback's ``dynamodb:putItem`` and
+``aws-sdk:cloudwatch:putMetricData``) are made with the same counted clients and the Parameters
+the definition renders. botocore's event hooks count every call per service and operation and ask
+DynamoDB for ``ReturnConsumedCapacity`` on every call that accepts it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from . import asl_walk
@@ -46,7 +49,11 @@ CONSUMED_CAPACITY_OPERATIONS = {
 }
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
-OUTCOMES = ("succeeded", "denied", "invalid", "failed", "replay")
+# failed: the model refused the request (it did not run: the estimate is released);
+# unknown: the model answered with a 500 (it may have run: the estimate is charged);
+# record_fallback: a succeeded request whose Record task timed out (RecordFallback emits the metrics)
+OUTCOMES = ("succeeded", "denied", "invalid", "failed", "replay", "unknown", "record_fallback")
+NAMESPACE = "GenAIRateLimiting"
 HANDLERS = {
     "validate_function_arn": "validate",
     "rate_limit_function_arn": "rate_limit",
@@ -132,6 +139,7 @@ class OutcomeCalls:
     states: list[str]
     transitions: int
     lambda_invocations: int
+    service_integrations: list[str]  # the state machine's own calls (dynamodb:putItem, ...)
     calls: dict[str, int]
     dynamodb_writes: int
     dynamodb_reads: int
@@ -211,7 +219,29 @@ class Pipeline:
             "record_metrics": record_metrics,
         }
         self.tasks = {resource: self._lambda(modules[name].handler) for resource, name in HANDLERS.items()}
-        self.definition = asl_walk.load_definition()
+        self.tasks["dynamodb:putItem"] = self._integration("DynamoDB", self.dynamodb.put_item)
+        self.tasks["aws-sdk:cloudwatch:putMetricData"] = self._integration(
+            "CloudWatch", self.cloudwatch.put_metric_data
+        )
+        # rendered as main.tf's templatefile() renders it (the function ARNs stay task names)
+        self.definition = asl_walk.load_definition(
+            variables={"table_name": table, "metrics_namespace": NAMESPACE}
+        )
+
+    @staticmethod
+    def _integration(service: str, call: Any) -> Any:
+        """A service integration task: the Parameters are the API call's; an error is named as Step
+        Functions names it (``DynamoDB.ConditionalCheckFailedException``)."""
+
+        def run(parameters: Any) -> Any:
+            try:
+                response = call(**parameters)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "Unknown")
+                raise asl_walk.TaskFailed(f"{service}.{code}", str(error)) from error
+            return json.loads(json.dumps(response, default=str))
+
+        return run
 
     @staticmethod
     def _lambda(handler: Any) -> Any:
@@ -236,18 +266,33 @@ class Pipeline:
     def clear_config_cache(self) -> None:
         self._config_store.clear_cache()
 
-    def run(self, request: dict[str, Any], bedrock: str | None) -> tuple[asl_walk.Walk, str]:
-        """One execution; ``bedrock`` is "ok", "error" or None (no model call expected)."""
+    def run(
+        self, request: dict[str, Any], bedrock: str | None, *, record_times_out: bool = False
+    ) -> tuple[asl_walk.Walk, str]:
+        """One execution; ``bedrock`` is "ok", "error" (refused: did not run), "unknown" (a 500: may
+        have run) or None (no model call expected). ``record_times_out``: the Record task times out
+        before its function runs (States.Timeout), so the state machine's RecordFallback takes over."""
         if bedrock == "ok":
             self.stubber.add_response("converse", converse_response())
         elif bedrock == "error":
             self.stubber.add_client_error(
                 "converse", "ValidationException", "The model rejected the request.", http_status_code=400
             )
+        elif bedrock == "unknown":
+            self.stubber.add_client_error(
+                "converse", "InternalServerException", "An internal error occurred.", http_status_code=500
+            )
+        tasks = dict(self.tasks)
+        if record_times_out:
+
+            def timed_out(event: Any) -> Any:
+                raise asl_walk.TaskFailed("States.Timeout", "The Record task timed out.")
+
+            tasks["record_metrics_function_arn"] = timed_out
         with _captured_output() as out:
             result = asl_walk.walk(
                 self.definition,
-                self.tasks,
+                tasks,
                 request,
                 execution_id=f"arn:aws:states:us-east-1:000000000000:execution:tollgate:{uuid.uuid4()}",
             )
@@ -282,9 +327,29 @@ def put_limit(client: Any, table: str, limit_id: str, scope: dict[str, str], uni
     )
 
 
+def put_routes(client: Any, table: str) -> None:
+    """The article's aliases as ROUTE items, as the LocalStack example deploys them (the default
+    catalogue no longer routes them)."""
+    from .ddb import article_models
+
+    for alias, model_id in article_models().items():
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": "ROUTE"},
+                "sk": {"S": alias},
+                "kind": {"S": "model"},
+                "modelId": {"S": model_id},
+                "baseModelId": {"S": model_id},
+            },
+        )
+
+
 def scenario(outcome: str, base: dict[str, Any], replay_id: str) -> tuple[dict[str, Any], str | None]:
     """The request and the model's answer that lead to ``outcome``."""
     request = copy.deepcopy(base)
+    if outcome == "unknown":
+        return request, "unknown"
     if outcome == "invalid":
         del request["tags"]["applicationId"]
         return request, None
@@ -305,6 +370,8 @@ EXPECTED_END = {
     "invalid": "Invalid",
     "failed": "Failed",
     "replay": "Succeeded",
+    "unknown": "Failed",
+    "record_fallback": "FallbackSucceeded",
 }
 
 
@@ -318,11 +385,12 @@ def measure(
     pipeline.configure(
         TOLLGATE_METRICS_SINK=sink,
         TOLLGATE_CONFIG_CACHE_SECONDS=str(cache_seconds),
-        POWERTOOLS_METRICS_NAMESPACE="GenAIRateLimiting",
+        POWERTOOLS_METRICS_NAMESPACE=NAMESPACE,
     )
     client = pipeline.dynamodb
     create_table(client, table)
     try:
+        put_routes(client, table)
         put_limit(client, table, "org/monthly-requests", {}, "requests", 10**9)
         put_limit(client, table, "bench-denied/one", {"applicationId": "bench-denied"}, "requests", 1)
         replay_id = f"bench-replay-{uuid.uuid4().hex[:8]}"
@@ -340,7 +408,7 @@ def measure(
         for outcome in OUTCOMES:
             request, bedrock = scenario(outcome, base_request, replay_id)
             pipeline.counter.reset()
-            walk, printed = pipeline.run(request, bedrock)
+            walk, printed = pipeline.run(request, bedrock, record_times_out=outcome == "record_fallback")
             if walk.end != EXPECTED_END[outcome]:
                 raise RuntimeError(
                     f"P2: the {outcome} scenario ended in {walk.end}, not {EXPECTED_END[outcome]}"
@@ -352,6 +420,7 @@ def measure(
                 states=walk.states,
                 transitions=walk.transitions,
                 lambda_invocations=walk.lambda_invocations,
+                service_integrations=walk.service_calls,
                 calls=dict(sorted(c.calls.items())),
                 dynamodb_writes=c.count("dynamodb", DYNAMODB_WRITES),
                 dynamodb_reads=c.count("dynamodb", DYNAMODB_READS),

@@ -13,11 +13,12 @@ import boto3
 from botocore.config import Config
 
 from tollgate.catalogue import load_catalogue
-from tollgate.routing import default_routes
+from tollgate.routing import KIND_MODEL, Route, default_routes
 from tollgate.validation import ValidationOptions, validate_request
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE_REQUEST = json.loads((ROOT / "examples" / "requests" / "article.json").read_text())
+ARTICLE_ROUTING = ROOT / "examples" / "routing" / "article.json"
 OPTIONS = ValidationOptions(("dev", "staging", "prod", "production"), 100_000, False)
 
 
@@ -52,13 +53,29 @@ def table(ddb: Any, prefix: str) -> Iterator[str]:
         ddb.delete_table(TableName=name)
 
 
+def article_models() -> dict[str, str]:
+    """The article's aliases -> model ID: the default catalogue no longer routes them (they are
+    Legacy on Bedrock); the LocalStack example deploys them as routes, and so does the bench."""
+    data = json.loads(ARTICLE_ROUTING.read_text(encoding="utf-8"))
+    return {alias: m["model_id"] for alias, m in data["models"].items()}
+
+
+def routes() -> dict[str, Route]:
+    """The catalogue's aliases and the article's, as the LocalStack example routes them."""
+    article = {
+        alias: Route(name=alias, kind=KIND_MODEL, model_id=model_id, base_model_id=model_id)
+        for alias, model_id in article_models().items()
+    }
+    return {**default_routes(load_catalogue()), **article}
+
+
 def request_context(request_id: str, max_tokens: int = 400) -> dict[str, Any]:
     """The context validate builds for the article's request, with its own requestId."""
     request = json.loads(json.dumps(ARTICLE_REQUEST))
     request["prompt"]["parameters"]["max_tokens"] = max_tokens
     request["requestId"] = request_id
     catalogue = load_catalogue()
-    result = validate_request(request, routes=default_routes(catalogue), catalogue=catalogue, options=OPTIONS)
+    result = validate_request(request, routes=routes(), catalogue=catalogue, options=OPTIONS)
     if not result.valid:
         raise RuntimeError(f"the bench's request is invalid: {result.context['errors']}")
     return result.context

@@ -100,6 +100,7 @@ def apply(endpoint: str, var_file: Path) -> dict[str, Any]:
                 "inference_profiles": {},
                 "create_dashboard": False,
                 "alarms_enabled": False,
+                "budgets": {},  # the example's budgets need the alarms' topic or an address
                 "limits": [
                     {"scope": {"applicationId": APP}, "window": "day", "unit": "requests", "limit": 10**6}
                 ],

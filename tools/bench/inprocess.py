@@ -22,7 +22,6 @@ from tollgate.catalogue import load_catalogue  # noqa: E402
 from tollgate.limits import Amounts, Limit, plan_counters  # noqa: E402
 from tollgate.metrics import emit_emf  # noqa: E402
 from tollgate.outcome import record  # noqa: E402
-from tollgate.routing import default_routes  # noqa: E402
 from tollgate.validation import ValidationOptions, validate_request  # noqa: E402
 
 ARTICLE_REQUEST = json.loads((ROOT / "examples" / "requests" / "article.json").read_text())
@@ -54,7 +53,9 @@ def row(label: str, seconds: float, baseline: float | None = None) -> None:
 def section_request_path() -> None:
     print("\nIn process: the request path (per request; ratio to a JSON round-trip of the request)")
     catalogue = load_catalogue()
-    routes = default_routes(catalogue)
+    from .ddb import routes as article_routes
+
+    routes = article_routes()
     text = json.dumps(ARTICLE_REQUEST)
     baseline = per_call(lambda: json.dumps(json.loads(text)))
     row("JSON round-trip of the request (baseline)", baseline, baseline)

@@ -1,4 +1,4 @@
-"""P4: reserve+settle decisions per second from 16 threads on DynamoDB Local, against raw
+"""P4: reserve+mark+settle decisions per second from 16 threads on DynamoDB Local, against raw
 single-item UpdateItem calls per second from 16 threads in the same run (rounds interleaved)."""
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def measure(endpoint: str, *, threads: int = THREADS, seconds: float = ROUND_SEC
             result = adapters.reserve(ledger, context, execution, limits)
             if result["decision"] != "approved":
                 raise RuntimeError(f"P4: a reservation was not approved: {result}")
-            adapters.settle(ledger, context["requestId"], execution, usage, "0.0004")
+            if adapters.mark_invoking(ledger, context, execution) != "marked":
+                raise RuntimeError(f"P4: the reservation {context['requestId']} could not be marked invoking")
+            adapters.settle(ledger, context, execution, usage, "0.0004")
 
         raw(0)
         decision(0)  # connections and the counter item exist before timing
