@@ -342,7 +342,9 @@ resource "aws_sfn_state_machine" "this" {
 # --- the sweeper's schedule -------------------------------------------------------------------
 
 resource "aws_iam_role" "scheduler" {
-  name = "${var.name}-sweeper-schedule"
+  name                 = "${var.name}-sweeper-schedule"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
