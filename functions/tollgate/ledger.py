@@ -49,6 +49,7 @@ from tollgate.values import dynamodb_safe, json_safe
 
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
@@ -262,7 +263,18 @@ class Ledger:
                             tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
                         continue
                     return self._deny(ref.request_id, plans, exceeded, now)
-                self._backoff(attempt)
+                hot = [
+                    plan
+                    for i, plan in enumerate(plans)
+                    if cancelled.code(i) in THROTTLED_REASONS and _has_next_shard(plan, tried)
+                ]
+                if hot:
+                    # A throttled shard is a hot item: its next shard is another item, so it is
+                    # tried at once (the attempt still counts) instead of waiting on the same one.
+                    for plan in hot:
+                        tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+                else:
+                    self._backoff(attempt)
                 attempt += 1
                 continue
             return self._approved(ref.request_id, plans, self._shadow_denials(plans))

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from conftest import TABLE, article_request, article_routes, at, put_limit, used
 
 from tollgate import cli
@@ -274,3 +275,50 @@ def test_limits_sharded_or_not_plan_the_same_amounts():
     many = Limit("org", {}, "day", "requests", Decimal(20), shards=4)
     assert one.shard_ceilings == (Decimal(20),)
     assert sum(many.shard_ceilings) == one.ceiling
+
+
+class ThrottledClient:
+    """Cancels the first ``throttles`` transactions with ThrottlingError on the first counter item
+    (a hot partition), then delegates; records the counter key each transaction wrote."""
+
+    def __init__(self, client, throttles):
+        self.client, self.throttles, self.calls, self.keys = client, throttles, 0, []
+
+    def transact_write_items(self, **kwargs):
+        self.calls += 1
+        self.keys.append(kwargs["TransactItems"][0]["Update"]["Key"]["sk"]["S"])
+        if self.calls <= self.throttles:
+            reasons = [{"Code": "ThrottlingError", "Message": "hot"}] + [
+                {"Code": "None"} for _ in kwargs["TransactItems"][1:]
+            ]
+            error = {"Code": "TransactionCanceledException", "Message": "cancelled"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return self.client.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_throttled_shard_moves_on_to_the_next_at_once(table, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    client = ThrottledClient(boto3.client("dynamodb"), throttles=2)
+    sleeps = []
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=sleeps.append)
+    result = ledger.reserve(request_context("req-1"), "exec-1", limits)
+    order = shard_order("org", "req-1", 4)
+    assert result["decision"] == "approved"
+    assert client.keys == [shard_sk(s) for s in order]  # the hashed shard, then the next two
+    assert sleeps == []  # another item: no backoff
+    assert shard_used(table) == [1 if s == order[2] else 0 for s in range(4)]
+
+
+def test_when_every_shard_it_may_use_is_throttled_it_backs_off_on_the_last(table, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    client = ThrottledClient(boto3.client("dynamodb"), throttles=4)
+    sleeps = []
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=sleeps.append, jitter=lambda low, high: high)
+    assert ledger.reserve(request_context("req-1"), "exec-1", limits)["decision"] == "approved"
+    order = shard_order("org", "req-1", 4)
+    assert client.keys == [shard_sk(s) for s in order] + [shard_sk(order[2])] * 2
+    # No wait while there was another item to try; then backoff on the last (0.05 * 2**attempt).
+    assert sleeps == [0.2, 0.4]
