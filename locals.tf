@@ -148,6 +148,7 @@ locals {
         unit    = { S = l.unit }
         limit   = { N = tostring(l.limit) }
         enforce = { BOOL = l.enforce }
+        shards  = { N = tostring(l.shards) }
       })...
     } : id => items[0]
   }

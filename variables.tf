@@ -186,7 +186,7 @@ variable "inference_profiles" {
 # --- limits -----------------------------------------------------------------------------------
 
 variable "limits" {
-  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, and whether it is enforced (false = shadow: counted and reported, never denied). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
+  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, whether it is enforced (false = shadow: counted and reported, never denied), and shards (1-64 counter items the ceiling is split over, for a limit so busy that one item's write throughput caps it; docs/ledger.md). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
   type = list(object({
     name    = optional(string)
     scope   = optional(map(string), {})
@@ -194,6 +194,7 @@ variable "limits" {
     unit    = string
     limit   = number
     enforce = optional(bool, true)
+    shards  = optional(number, 1)
   }))
   default = []
 
@@ -215,6 +216,11 @@ variable "limits" {
   validation {
     condition     = alltrue([for l in var.limits : l.limit >= 0])
     error_message = "limits: limit must be zero or more."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : floor(l.shards) == l.shards && l.shards >= 1 && l.shards <= 64])
+    error_message = "limits: shards must be a whole number from 1 to 64 (the counter items a limit's ceiling is split over)."
   }
 
   validation {

@@ -82,6 +82,7 @@ variable "limits" {
     unit    = string
     limit   = number
     enforce = optional(bool, true)
+    shards  = optional(number, 1)
   }))
   default = [
     { scope = { model = "nova-micro" }, window = "minute", unit = "requests", limit = 5 },

@@ -49,6 +49,7 @@ from tollgate.values import dynamodb_safe, json_safe
 
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
@@ -200,9 +201,14 @@ class Ledger:
         self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
     ) -> dict:
         print_ = fingerprint(context)
-        for attempt in range(self.max_attempts):
+        # A sharded limit whose shard was full moves on to its next shard: limit ID -> tries made.
+        tried: dict[str, int] = {}
+        attempt = 0
+        while attempt < self.max_attempts:
             now = self.clock()
-            plans = plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now)
+            plans = _on_next_shards(
+                plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now), tried
+            )
             if len(plans) + 1 > MAX_TRANSACTION_ITEMS:
                 raise ValueError(
                     f"{len(plans)} limits match this request; one transaction holds at most "
@@ -211,6 +217,7 @@ class Ledger:
             if any(plan.limit.enforce and not plan.fits_at_all for plan in plans):
                 result = self._deny_permanently(ref, execution_id, print_, plans, now)
                 if result is None:
+                    attempt += 1
                     continue
                 return result
             items = [_counter_add_request(self.table_name, plan) for plan in plans]
@@ -239,6 +246,7 @@ class Ledger:
                         result = self._existing_reservation(ref, execution_id, print_, existing, now)
                         if result is not None:
                             return result
+                        attempt += 1
                         continue
                 elif not cancelled.retryable:
                     if cancelled.unexpected:
@@ -248,8 +256,26 @@ class Ledger:
                         for i, plan in enumerate(plans)
                         if cancelled.code(i) == "ConditionalCheckFailed"
                     ]
+                    if exceeded and all(_has_next_shard(plan, tried) for plan, _ in exceeded):
+                        # Every full counter is a shard with another one left to try: not a denial
+                        # yet (and not contention: the attempts are not used up by it).
+                        for plan, _ in exceeded:
+                            tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+                        continue
                     return self._deny(ref.request_id, plans, exceeded, now)
-                self._backoff(attempt)
+                hot = [
+                    plan
+                    for i, plan in enumerate(plans)
+                    if cancelled.code(i) in THROTTLED_REASONS and _has_next_shard(plan, tried)
+                ]
+                if hot:
+                    # A throttled shard is a hot item: its next shard is another item, so it is
+                    # tried at once (the attempt still counts) instead of waiting on the same one.
+                    for plan in hot:
+                        tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+                else:
+                    self._backoff(attempt)
+                attempt += 1
                 continue
             return self._approved(ref.request_id, plans, self._shadow_denials(plans))
         raise LedgerBusy(
@@ -314,7 +340,8 @@ class Ledger:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
             )
-        described = [plan.describe(_used(item)) for plan, item in exceeded]
+        totals = self._sharded_totals([plan for plan, _ in exceeded])
+        described = [plan.describe(totals.get(plan.sk, _used(item))) for plan, item in exceeded]
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
         named = max(range(len(exceeded)), key=lambda i: (waits[i], -plans.index(exceeded[i][0])))
@@ -324,7 +351,7 @@ class Ledger:
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
     ) -> dict | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
-        items = self._batch_get([ref.key] + [_key(plan) for plan in enforced])
+        items = self._batch_get([ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys])
         existing = items.get((ref.pk, "RESERVATION"))
         if existing and not (existing.get("state") in RETAKABLE and existing.get("fingerprint") == print_):
             result = self._existing_reservation(ref, execution_id, print_, existing, now)
@@ -332,10 +359,9 @@ class Ledger:
                 return result
         described, named = [], None
         for plan in enforced:
-            used = _used(items.get((plan.pk, plan.sk)))
-            if plan.fits_at_all and used <= plan.ceiling_minus_amount:
+            if plan.fits_at_all and _used(items.get((plan.pk, plan.sk))) <= plan.ceiling_minus_amount:
                 continue
-            described.append(plan.describe(used))
+            described.append(plan.describe(_total_used(plan, items)))
             if named is None and not plan.fits_at_all:
                 named = described[-1]
         # More than a whole ceiling can never fit: there is no time after which to retry.
@@ -347,7 +373,7 @@ class Ledger:
         if not shadow:
             return []
         try:
-            items = self._batch_get([_key(plan) for plan in shadow])
+            items = self._batch_get([_shard_key(key) for plan in shadow for key in plan.shard_keys])
         except (BotoCoreError, ClientError, LedgerUnavailable) as error:
             logger.warning(
                 "Could not read shadow limits back; no would-be denials reported", extra={"error": str(error)}
@@ -355,7 +381,7 @@ class Ledger:
             return []
         denials = []
         for plan in shadow:
-            used_after = _used(items.get((plan.pk, plan.sk)))
+            used_after = _total_used(plan, items)  # a sharded limit: the sum of its shards
             if used_after > plan.limit.ceiling:
                 denials.append(plan.describe(used_after - plan.amount))
         if denials:
@@ -364,6 +390,15 @@ class Ledger:
                 extra={"limitIds": [d["id"] for d in denials]},
             )
         return json_safe(denials)
+
+    def _sharded_totals(self, plans: list[CounterPlan]) -> dict[str, Decimal]:
+        """The used total of each sharded plan's limit (its shards read back), by the plan's sk; a
+        denial reports the limit's total, not the one shard that was full."""
+        sharded = [plan for plan in plans if plan.limit.shards > 1]
+        if not sharded:
+            return {}
+        items = self._batch_get([_shard_key(key) for plan in sharded for key in plan.shard_keys])
+        return {plan.sk: _total_used(plan, items) for plan in sharded}
 
     def _approved(self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict]) -> dict:
         counters = json_safe([_counter_entry(plan) for plan in plans])
@@ -657,7 +692,28 @@ def _lease_expired(item: Mapping[str, Any], now: datetime) -> bool:
 
 
 def _key(plan: CounterPlan) -> dict[str, Any]:
-    return {"pk": {"S": plan.pk}, "sk": {"S": plan.sk}}
+    return _shard_key((plan.pk, plan.sk))
+
+
+def _shard_key(key: tuple[str, str]) -> dict[str, Any]:
+    return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+
+
+def _on_next_shards(plans: list[CounterPlan], tried: Mapping[str, int]) -> list[CounterPlan]:
+    """The plans with each sharded limit moved to the shard its earlier full tries lead to."""
+    return [
+        plan.on_shard(plan.shard_order[tried[plan.limit.id]]) if tried.get(plan.limit.id) else plan
+        for plan in plans
+    ]
+
+
+def _has_next_shard(plan: CounterPlan, tried: Mapping[str, int]) -> bool:
+    return tried.get(plan.limit.id, 0) + 1 < len(plan.shard_order)
+
+
+def _total_used(plan: CounterPlan, items: Mapping[tuple[str, str], Mapping[str, Any]]) -> Decimal:
+    """The used total of a counter over all its shards, from items read back."""
+    return sum((_used(items.get(key)) for key in plan.shard_keys), Decimal(0))
 
 
 def _counter_entry(plan: CounterPlan) -> dict[str, Any]:
@@ -684,7 +740,7 @@ def _iso(moment: datetime) -> str:
 def _counter_add_request(table: str, plan: CounterPlan) -> dict:
     values: dict[str, Any] = {
         ":amount": plan.amount,
-        ":ceiling": plan.limit.ceiling,
+        ":ceiling": plan.ceiling,  # a shard's item holds its part of the ceiling
         ":window": plan.limit.window,
         ":unit": plan.limit.unit,
         ":limitId": plan.limit.id,

@@ -137,6 +137,14 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "unit": "total_tokens",
                 "limit": 100,
             },
+            # A sharded limit (issue 9, P5): 20 requests over 4 counter items (tests/e2e/test_shards.py).
+            {
+                "scope": {"applicationId": run.app("shards")},
+                "window": day,
+                "unit": "requests",
+                "limit": 20,
+                "shards": 4,
+            },
             # every request of the session is counted per cost center, and never blocked
             {
                 "scope": {"costCenter": "*"},
