@@ -21,6 +21,7 @@ override_resource {
 
 variables {
   lambda_package_path = "tests/terraform/fixtures/lambda.zip"
+  models              = { lite = { model_id = "amazon.nova-lite-v1:0" } }
   limits = [
     { name = "sales-usd", scope = { costCenter = "sales" }, window = "month", unit = "usd", limit = 100, alert_at = [0.5, 0.8, 1] },
     { name = "requests", window = "day", unit = "requests", limit = 1000 },
