@@ -19,6 +19,12 @@ override_resource {
   values          = { arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555", key_id = "11111111-2222-3333-4444-555555555555" }
 }
 
+override_resource {
+  target          = aws_sfn_state_machine.this
+  override_during = plan
+  values          = { arn = "arn:aws:states:us-east-1:123456789012:stateMachine:tollgate" }
+}
+
 variables {
   lambda_package_path = "tests/terraform/fixtures/lambda.zip"
   models              = { lite = { model_id = "amazon.nova-lite-v1:0" } }
@@ -152,4 +158,35 @@ run "alert_at_rejects_repeats" {
     limits = [{ window = "day", unit = "requests", limit = 10, alert_at = [0.5, 0.5] }]
   }
   expect_failures = [var.limits]
+}
+
+run "the_dashboard_lists_alert_events_from_the_rate_limit_log_group" {
+  command = plan
+
+  assert {
+    condition = startswith(one([
+      for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.query if w.type == "log" && startswith(try(w.properties.title, ""), "Alert events")
+    ]), "SOURCE '/aws/lambda/tollgate-rate-limit' |")
+    error_message = "The alert events widget must read the rate-limit function's log group."
+  }
+
+  assert {
+    condition = strcontains(one([
+      for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w.properties.query if w.type == "log" && startswith(try(w.properties.title, ""), "Alert events")
+    ]), "filter message = \"Threshold alert sent\"")
+    error_message = "The widget must select the alert log lines (tollgate.alerts.SENT_LOG_MESSAGE)."
+  }
+}
+
+run "no_alert_widget_without_alerts" {
+  command = plan
+
+  variables {
+    limits = [{ window = "day", unit = "requests", limit = 1000 }]
+  }
+
+  assert {
+    condition     = length([for w in jsondecode(module.dashboard[0].dashboard_body).widgets : w if startswith(try(w.properties.title, ""), "Alert events")]) == 0
+    error_message = "Without alerts there is no alert widget."
+  }
 }
