@@ -59,7 +59,7 @@ def drain(sqs, url: str, app: str, expected: int, settle_seconds: float = 5.0) -
             envelope = json.loads(m["Body"])
             body = json.loads(envelope["Message"])
             if app in body.get("scopeValue", ""):
-                found.append({"subject": envelope.get("Subject"), **body})
+                found.append({"subject": envelope.get("Subject"), "receivedAt": time.monotonic(), **body})
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         if len(found) >= expected and quiet_until is None:
             quiet_until = time.monotonic() + settle_seconds
@@ -85,7 +85,11 @@ def test_each_threshold_crossed_alerts_exactly_once_under_20_parallel_executions
     assert outcomes == {"Succeeded": 10, "RateLimitExceeded": 10}
 
     alerts = drain(sqs, url, app, expected=4)
-    print(f"\n20 executions in {finished - started:.1f} s; {len(alerts)} alerts drained")
+    last = max((a.pop("receivedAt") for a in alerts), default=finished)
+    print(
+        f"\n20 executions in {finished - started:.1f} s; {len(alerts)} alerts, the last received "
+        f"{max(0.0, last - finished):.1f} s after the last execution ended"
+    )
     enforced = f"applicationId={app}/day/requests"
     shadow = f"e2e-{deployment.run.id}-alerts-shadow"
     # 50, 80 and 100 % of the enforced limit of 10; 100 % of the shadow limit of 4: once each.
