@@ -413,6 +413,7 @@ module "dashboard" {
   function_names                = local.function_names
   record_metrics_log_group_name = module.function["record_metrics"].log_group_name
   cost_centers                  = local.dashboard_cost_centers
+  alert_log_group_name          = local.alert_topic_arn == null ? null : "/aws/lambda/${local.function_names.rate_limit}"
 }
 
 module "alarms" {

@@ -33,6 +33,7 @@ from typing import Any, NotRequired, TypedDict
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tollgate.alerts import AlertPublisher, alert_message, threshold_token, thresholds_due
 from tollgate.config_store import deserialize
 from tollgate.limits import (
     ABSENT_TAG,
@@ -182,6 +183,8 @@ class Ledger:
     max_attempts: int = 5
     backoff_base_seconds: float = 0.05
     backoff_cap_seconds: float = 1.0
+    # Threshold alerts (tollgate.alerts): None turns them off.
+    alerts: AlertPublisher | None = None
 
     # --- reserve ------------------------------------------------------------------------------------
 
@@ -277,6 +280,7 @@ class Ledger:
                     self._backoff(attempt)
                 attempt += 1
                 continue
+            self._send_alerts([(plan.pk, plan.sk) for plan in plans if plan.limit.alert_at])
             return self._approved(ref.request_id, plans, self._shadow_denials(plans))
         raise LedgerBusy(
             f"The reservation for request {ref.request_id} kept conflicting with concurrent requests."
@@ -600,6 +604,7 @@ class Ledger:
                     continue  # the reservation changed under us: read it again and decide
                 self._backoff(attempt)
                 continue
+            self._send_alerts(_raised_alerting_counters(existing.get("counters") or [], deltas))
             return {"state": str(new_state), "deltas": json_safe(deltas), "closed": True}
         raise LedgerBusy(
             f"Could not mark request {ref.request_id} {new_state}: the transaction kept conflicting."
@@ -640,6 +645,40 @@ class Ledger:
                 return found
             self._backoff(attempt)
         raise LedgerUnavailable("DynamoDB kept leaving keys unprocessed.")
+
+    # --- threshold alerts (docs/reporting.md, "Threshold alerts") ----------------------------------
+
+    def _send_alerts(self, keys: list[tuple[str, str]]) -> None:
+        """After a transaction that raised these counters: read them back (a transaction returns no
+        values), claim each threshold now reached on the counter item, and publish the ones this
+        call claimed. Never raises: an alert must not fail the request."""
+        if self.alerts is None or not keys:
+            return
+        try:
+            found = self._batch_get([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(keys)])
+            for counter in found.values():
+                for threshold in thresholds_due(counter):
+                    if self._claim_alert(counter, threshold):
+                        self.alerts.publish(alert_message(counter, threshold))
+        except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+            logger.warning(
+                "Could not check the counters' alert thresholds; no alert sent", extra={"error": str(error)}
+            )
+
+    def _claim_alert(self, counter: Mapping[str, Any], threshold: Decimal) -> bool:
+        """Whether this call is the one that alerts on ``threshold`` for this counter (once per counter
+        item, that is per limit, scope value and window)."""
+        try:
+            self.client.update_item(
+                **_alert_claim_request(
+                    self.table_name, counter["pk"], counter["sk"], threshold_token(threshold)
+                )
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False  # another request alerted on it first
+            raise
+        return True
 
     def _backoff(self, attempt: int) -> None:
         if attempt + 1 < self.max_attempts:
@@ -717,13 +756,25 @@ def _total_used(plan: CounterPlan, items: Mapping[tuple[str, str], Mapping[str, 
 
 
 def _counter_entry(plan: CounterPlan) -> dict[str, Any]:
-    return {
+    entry = {
         "pk": plan.pk,
         "sk": plan.sk,
         "limitId": plan.limit.id,
         "unit": plan.limit.unit,
         "amount": plan.amount,
     }
+    if plan.limit.alert_at:
+        entry["alerts"] = True  # settle reads this counter back for its thresholds
+    return entry
+
+
+def _raised_alerting_counters(counters: list[Mapping[str, Any]], deltas: list[dict]) -> list[tuple[str, str]]:
+    """The counters with thresholds that a close raised (only a settle above the estimate does)."""
+    return [
+        (counter["pk"], counter["sk"])
+        for counter, delta in zip(counters, deltas, strict=True)
+        if counter.get("alerts") and delta["delta"] > 0
+    ]
 
 
 def _used(item: Mapping[str, Any] | None) -> Decimal:
@@ -761,6 +812,7 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict:
             "#unit": "unit",
         },
     }
+    _add_alert_attributes(update, values, plan)
     if plan.limit.enforce:
         # The room is computed here (ceiling - amount) because a condition cannot do arithmetic.
         update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
@@ -768,6 +820,38 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict:
         values[":room"] = plan.ceiling_minus_amount
     update["ExpressionAttributeValues"] = _values(values)
     return {"Update": update}
+
+
+def _add_alert_attributes(update: dict, values: dict[str, Any], plan: CounterPlan) -> None:
+    """A counter of a limit with thresholds carries what its alert says (the settle that raises it
+    later reads the counter, not the limits)."""
+    if not plan.limit.alert_at:
+        return
+    update["UpdateExpression"] += ", #alertAt = :alertAt, #enforce = :enforce, #scope = :scope"
+    update["ExpressionAttributeNames"].update(
+        {"#alertAt": "alertAt", "#enforce": "enforce", "#scope": "scope"}
+    )
+    values.update(
+        {
+            ":alertAt": list(plan.limit.alert_at),
+            ":enforce": plan.limit.enforce,
+            ":scope": dict(plan.limit.scope),
+        }
+    )
+
+
+def _alert_claim_request(table: str, pk: str, sk: str, token: str) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": "ADD #alerted :tokens",
+        # Only the first caller to see the threshold reached adds it, and so alerts.
+        "ConditionExpression": (
+            "attribute_exists(pk) AND (attribute_not_exists(#alerted) OR NOT contains(#alerted, :token))"
+        ),
+        "ExpressionAttributeNames": {"#alerted": "alerted"},
+        "ExpressionAttributeValues": {":tokens": {"SS": [token]}, ":token": {"S": token}},
+    }
 
 
 def _reservation_put_request(

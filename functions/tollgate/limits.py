@@ -44,6 +44,8 @@ class Limit:
     ceiling: Decimal
     enforce: bool = True
     shards: int = 1  # counter items the ceiling is split over (docs/ledger.md, "Sharded limits")
+    # Fractions of the ceiling at which an alert goes to the SNS topic (tollgate.alerts), ascending.
+    alert_at: tuple[Decimal, ...] = ()
 
     def describe(self) -> str:
         scope = ", ".join(f"{k}={v}" for k, v in sorted(self.scope.items())) or "everything"
@@ -197,6 +199,7 @@ def limit_from_item(item: Mapping[str, Any]) -> Limit:
         shards = 0
     if not 1 <= int(shards) <= MAX_SHARDS:
         problems.append(f"shards must be a whole number from 1 to {MAX_SHARDS}")
+    alert_at = _alert_at(item.get("alertAt"), problems)
     if problems:
         raise LimitConfigError(f"Limit '{limit_id}' cannot be used: {'; '.join(problems)}.")
     return Limit(
@@ -207,7 +210,22 @@ def limit_from_item(item: Mapping[str, Any]) -> Limit:
         ceiling=ceiling,
         enforce=item.get("enforce", True) is not False,
         shards=int(shards),
+        alert_at=alert_at,
     )
+
+
+def _alert_at(raw: Any, problems: list[str]) -> tuple[Decimal, ...]:
+    """The ``alertAt`` list of a LIMIT item: fractions of the ceiling, each > 0 and <= 1."""
+    if raw is None:
+        return ()
+    try:
+        fractions = [as_decimal(v) for v in raw] if isinstance(raw, list | tuple | set) else None
+    except (ArithmeticError, TypeError, ValueError):
+        fractions = None
+    if fractions is None or not all(f is not None and f.is_finite() and 0 < f <= 1 for f in fractions):
+        problems.append("alertAt must be a list of fractions of the limit, each above 0 and at most 1")
+        return ()
+    return tuple(sorted(set(fractions)))
 
 
 def window_bounds(window: str, at: datetime) -> tuple[datetime, datetime]:
