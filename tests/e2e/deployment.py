@@ -50,6 +50,7 @@ FAULT_CASES = (
     "same-id-two-apps-b",
     "same-id-twice-one-app",
     "same-id-other-request",
+    "oversized-request",
 )
 
 
