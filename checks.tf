@@ -39,3 +39,11 @@ check "model_lifecycle" {
     )
   }
 }
+
+# Threshold alerts go to the alarm topic: with alarms off there is none, and alert_at does nothing.
+check "alerts_need_a_topic" {
+  assert {
+    condition     = var.alarms.enabled || alltrue([for l in var.limits : length(l.alert_at) == 0])
+    error_message = "limits: some limits set alert_at, but alarms.enabled is false: threshold alerts are sent to the alarm topic, so none will be sent. Enable alarms (or give alarms.sns_topic_arn) to receive them."
+  }
+}

@@ -140,7 +140,7 @@ locals {
   # Grouped (`...`) so that a duplicated ID fails only its validation rule, not this expression.
   limit_items = {
     for id, items in {
-      for i, l in var.limits : local.limit_ids[i] => jsonencode({
+      for i, l in var.limits : local.limit_ids[i] => jsonencode(merge({
         pk      = { S = "LIMIT" }
         sk      = { S = local.limit_ids[i] }
         scope   = { M = { for k, v in l.scope : k => { S = v } } }
@@ -148,7 +148,9 @@ locals {
         unit    = { S = l.unit }
         limit   = { N = tostring(l.limit) }
         enforce = { BOOL = l.enforce }
-      })...
+        shards  = { N = tostring(l.shards) }
+        # Written only when set, so that limits without alerts keep their items unchanged.
+      }, length(l.alert_at) == 0 ? {} : { alertAt = { L = [for t in l.alert_at : { N = tostring(t) }] } }))...
     } : id => items[0]
   }
 
@@ -250,6 +252,7 @@ locals {
     TOLLGATE_LEASE_SECONDS                = tostring(local.lease_seconds)
     TOLLGATE_LOG_PROMPTS                  = tostring(var.log_prompts)
     TOLLGATE_METRICS_SINK                 = var.metrics_sink
+    TOLLGATE_ALERT_TOPIC_ARN              = local.alert_topic_arn == null ? "" : local.alert_topic_arn
     POWERTOOLS_METRICS_NAMESPACE          = var.metrics_namespace
     POWERTOOLS_SERVICE_NAME               = var.service_name
     POWERTOOLS_LOG_LEVEL                  = var.log_level
@@ -306,7 +309,7 @@ locals {
       ]
       resources  = [local.table_arn]
       conditions = []
-    }], local.kms_table_write)
+    }], local.kms_table_write, local.alert_statements)
 
     invoke = concat([
       {
@@ -352,6 +355,21 @@ locals {
       var.metrics_sink != "cloudwatch_api" ? [] : local.put_metrics_statement,
     )
   }
+  # Threshold alerts (docs/reporting.md): the rate-limit function publishes to the alarm topic,
+  # only when some limit has alert_at and alarms are on. A topic the module creates is encrypted
+  # with the module's key; SNS needs the publisher to be allowed to use it.
+  alert_topic_arn = anytrue([for l in var.limits : length(l.alert_at) > 0]) ? local.budget_topic_arn : null
+  alert_statements = local.alert_topic_arn == null ? [] : concat([{
+    sid        = "PublishThresholdAlerts"
+    actions    = ["sns:Publish"]
+    resources  = [local.alert_topic_arn]
+    conditions = []
+    }], var.alarms.sns_topic_arn != null || local.kms_key_arn == null ? [] : [{
+    sid        = "EncryptThresholdAlerts"
+    actions    = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources  = [local.kms_key_arn]
+    conditions = []
+  }])
   # The record mark: one item per execution, keyed by the execution ARN.
   record_mark_statement = [{
     sid        = "ClaimRecordMark"

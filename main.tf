@@ -342,7 +342,9 @@ resource "aws_sfn_state_machine" "this" {
 # --- the sweeper's schedule -------------------------------------------------------------------
 
 resource "aws_iam_role" "scheduler" {
-  name = "${var.name}-sweeper-schedule"
+  name                 = "${var.name}-sweeper-schedule"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -411,6 +413,7 @@ module "dashboard" {
   function_names                = local.function_names
   record_metrics_log_group_name = module.function["record_metrics"].log_group_name
   cost_centers                  = local.dashboard_cost_centers
+  alert_log_group_name          = local.alert_topic_arn == null ? null : "/aws/lambda/${local.function_names.rate_limit}"
 }
 
 module "alarms" {

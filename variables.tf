@@ -186,14 +186,16 @@ variable "inference_profiles" {
 # --- limits -----------------------------------------------------------------------------------
 
 variable "limits" {
-  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, and whether it is enforced (false = shadow: counted and reported, never denied). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
+  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, whether it is enforced (false = shadow: counted and reported, never denied), shards (1-64 counter items the ceiling is split over, for a limit so busy that one item's write throughput caps it; docs/ledger.md), and alert_at: fractions of the ceiling (each above 0 and at most 1, ascending, e.g. [0.5, 0.8, 1.0]) at which one message per counter, window and threshold goes to the alarm topic when a reservation or settlement reaches it (needs alarms.enabled; docs/reporting.md). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
   type = list(object({
-    name    = optional(string)
-    scope   = optional(map(string), {})
-    window  = string
-    unit    = string
-    limit   = number
-    enforce = optional(bool, true)
+    name     = optional(string)
+    scope    = optional(map(string), {})
+    window   = string
+    unit     = string
+    limit    = number
+    enforce  = optional(bool, true)
+    shards   = optional(number, 1)
+    alert_at = optional(list(number), [])
   }))
   default = []
 
@@ -215,6 +217,11 @@ variable "limits" {
   validation {
     condition     = alltrue([for l in var.limits : l.limit >= 0])
     error_message = "limits: limit must be zero or more."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.limits : floor(l.shards) == l.shards && l.shards >= 1 && l.shards <= 64])
+    error_message = "limits: shards must be a whole number from 1 to 64 (the counter items a limit's ceiling is split over)."
   }
 
   validation {
@@ -252,6 +259,18 @@ variable "limits" {
       length(l.scope) == 0 ? "*" : join(",", [for k in sort(keys(l.scope)) : "${k}=${l.scope[k]}"]), l.window, l.unit
     )]))
     error_message = "limits: limit IDs must be unique; give one of two limits with the same scope, window and unit a name (the ID is `name`, or `<scope>/<window>/<unit>`)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for l in var.limits : [for t in l.alert_at : try(t > 0 && t <= 1, false)]]))
+    error_message = "limits: every alert_at threshold must be a fraction of the limit above 0 and at most 1 (0.8 = 80 %)."
+  }
+
+  validation {
+    condition = alltrue([for l in var.limits : alltrue([
+      for i, t in l.alert_at : i == 0 ? true : try(t > l.alert_at[i - 1], false)
+    ])])
+    error_message = "limits: alert_at must be in ascending order without repeats (for example [0.5, 0.8, 1.0])."
   }
 }
 

@@ -57,12 +57,14 @@ variable "inference_profiles" {
 variable "limits" {
   description = "Limits. The demo's defaults let a burst of about 30 requests hit some of them while the rest succeed: 5 requests a minute on nova-micro, 6,000 tokens a minute on claude-3-5-haiku (3 requests reserving max_tokens = 2000 at once do not fit, although each uses far less once settled), half a cent a day for the services cost center."
   type = list(object({
-    name    = optional(string)
-    scope   = optional(map(string), {})
-    window  = string
-    unit    = string
-    limit   = number
-    enforce = optional(bool, true)
+    name     = optional(string)
+    scope    = optional(map(string), {})
+    window   = string
+    unit     = string
+    limit    = number
+    enforce  = optional(bool, true)
+    shards   = optional(number, 1)
+    alert_at = optional(list(number), [])
   }))
   default = [
     { scope = { model = "nova-micro" }, window = "minute", unit = "requests", limit = 5 },

@@ -30,7 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate.config_store import deserialize
-from tollgate.limits import counter_key, format_instant, limit_from_item, window_bounds
+from tollgate.limits import counter_key, counter_scope, format_instant, limit_from_item, window_bounds
 from tollgate.values import json_safe
 
 # One exit code per outcome, so scripts can branch without parsing output.
@@ -327,9 +327,12 @@ def usage_rows(ddb: Any, table: str, now: datetime | None = None) -> list[dict[s
             "windowStart": format_instant(start),
             "resetsInSeconds": int((end - now).total_seconds()),
         }
+        # A sharded limit's counter is several items (one per shard): one row with their sum.
+        by_scope: dict[str, Decimal] = {}
         for counter in counters or [{"sk": window_prefix, "used": Decimal(0)}]:
-            used = Decimal(counter.get("used", 0))
-            scope_key = str(counter["sk"]).split("#", 1)[1]
+            scope_key = counter_scope(str(counter["sk"]))
+            by_scope[scope_key] = by_scope.get(scope_key, Decimal(0)) + Decimal(counter.get("used", 0))
+        for scope_key, used in by_scope.items():
             percent = (
                 (used / limit.ceiling * 100) if limit.ceiling else (Decimal(100) if used else Decimal(0))
             )

@@ -47,6 +47,15 @@ def cloudwatch():
     return boto3.client("cloudwatch", config=CLOUDWATCH_CONFIG)
 
 
+# Alerts are published after the ledger decided: a slow SNS must not hold the request for long.
+SNS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
+
+
+@functools.cache
+def sns():
+    return boto3.client("sns", config=SNS_CONFIG)
+
+
 def reset() -> None:
-    for factory in (dynamodb, bedrock_runtime, cloudwatch):
+    for factory in (dynamodb, bedrock_runtime, cloudwatch, sns):
         factory.cache_clear()

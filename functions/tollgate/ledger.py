@@ -33,6 +33,7 @@ from typing import Any, NotRequired, TypedDict
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tollgate.alerts import AlertPublisher, alert_message, threshold_token, thresholds_due
 from tollgate.config_store import deserialize
 from tollgate.limits import (
     ABSENT_TAG,
@@ -49,6 +50,7 @@ from tollgate.values import dynamodb_safe, json_safe
 
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
@@ -181,6 +183,8 @@ class Ledger:
     max_attempts: int = 5
     backoff_base_seconds: float = 0.05
     backoff_cap_seconds: float = 1.0
+    # Threshold alerts (tollgate.alerts): None turns them off.
+    alerts: AlertPublisher | None = None
 
     # --- reserve ------------------------------------------------------------------------------------
 
@@ -200,9 +204,14 @@ class Ledger:
         self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
     ) -> dict[str, Any]:
         print_ = fingerprint(context)
-        for attempt in range(self.max_attempts):
+        # A sharded limit whose shard was full moves on to its next shard: limit ID -> tries made.
+        tried: dict[str, int] = {}
+        attempt = 0
+        while attempt < self.max_attempts:
             now = self.clock()
-            plans = plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now)
+            plans = _on_next_shards(
+                plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now), tried
+            )
             if len(plans) + 1 > MAX_TRANSACTION_ITEMS:
                 raise ValueError(
                     f"{len(plans)} limits match this request; one transaction holds at most "
@@ -211,6 +220,7 @@ class Ledger:
             if any(plan.limit.enforce and not plan.fits_at_all for plan in plans):
                 result = self._deny_permanently(ref, execution_id, print_, plans, now)
                 if result is None:
+                    attempt += 1
                     continue
                 return result
             items = [_counter_add_request(self.table_name, plan) for plan in plans]
@@ -239,6 +249,7 @@ class Ledger:
                         result = self._existing_reservation(ref, execution_id, print_, existing, now)
                         if result is not None:
                             return result
+                        attempt += 1
                         continue
                 elif not cancelled.retryable:
                     if cancelled.unexpected:
@@ -248,9 +259,28 @@ class Ledger:
                         for i, plan in enumerate(plans)
                         if cancelled.code(i) == "ConditionalCheckFailed"
                     ]
+                    if exceeded and all(_has_next_shard(plan, tried) for plan, _ in exceeded):
+                        # Every full counter is a shard with another one left to try: not a denial
+                        # yet (and not contention: the attempts are not used up by it).
+                        for plan, _ in exceeded:
+                            tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+                        continue
                     return self._deny(ref.request_id, plans, exceeded, now)
-                self._backoff(attempt)
+                hot = [
+                    plan
+                    for i, plan in enumerate(plans)
+                    if cancelled.code(i) in THROTTLED_REASONS and _has_next_shard(plan, tried)
+                ]
+                if hot:
+                    # A throttled shard is a hot item: its next shard is another item, so it is
+                    # tried at once (the attempt still counts) instead of waiting on the same one.
+                    for plan in hot:
+                        tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+                else:
+                    self._backoff(attempt)
+                attempt += 1
                 continue
+            self._send_alerts([(plan.pk, plan.sk) for plan in plans if plan.limit.alert_at])
             return self._approved(ref.request_id, plans, self._shadow_denials(plans))
         raise LedgerBusy(
             f"The reservation for request {ref.request_id} kept conflicting with concurrent requests."
@@ -314,7 +344,8 @@ class Ledger:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
             )
-        described = [plan.describe(_used(item)) for plan, item in exceeded]
+        totals = self._sharded_totals([plan for plan, _ in exceeded])
+        described = [plan.describe(totals.get(plan.sk, _used(item))) for plan, item in exceeded]
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
         named = max(range(len(exceeded)), key=lambda i: (waits[i], -plans.index(exceeded[i][0])))
@@ -324,7 +355,7 @@ class Ledger:
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
     ) -> dict[str, Any] | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
-        items = self._batch_get([ref.key] + [_key(plan) for plan in enforced])
+        items = self._batch_get([ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys])
         existing = items.get((ref.pk, "RESERVATION"))
         if existing and not (existing.get("state") in RETAKABLE and existing.get("fingerprint") == print_):
             result = self._existing_reservation(ref, execution_id, print_, existing, now)
@@ -332,10 +363,9 @@ class Ledger:
                 return result
         described, named = [], None
         for plan in enforced:
-            used = _used(items.get((plan.pk, plan.sk)))
-            if plan.fits_at_all and used <= plan.ceiling_minus_amount:
+            if plan.fits_at_all and _used(items.get((plan.pk, plan.sk))) <= plan.ceiling_minus_amount:
                 continue
-            described.append(plan.describe(used))
+            described.append(plan.describe(_total_used(plan, items)))
             if named is None and not plan.fits_at_all:
                 named = described[-1]
         # More than a whole ceiling can never fit: there is no time after which to retry.
@@ -347,7 +377,7 @@ class Ledger:
         if not shadow:
             return []
         try:
-            items = self._batch_get([_key(plan) for plan in shadow])
+            items = self._batch_get([_shard_key(key) for plan in shadow for key in plan.shard_keys])
         except (BotoCoreError, ClientError, LedgerUnavailable) as error:
             logger.warning(
                 "Could not read shadow limits back; no would-be denials reported", extra={"error": str(error)}
@@ -355,7 +385,7 @@ class Ledger:
             return []
         denials = []
         for plan in shadow:
-            used_after = _used(items.get((plan.pk, plan.sk)))
+            used_after = _total_used(plan, items)  # a sharded limit: the sum of its shards
             if used_after > plan.limit.ceiling:
                 denials.append(plan.describe(used_after - plan.amount))
         if denials:
@@ -365,6 +395,15 @@ class Ledger:
             )
         safe: list[dict[str, Any]] = json_safe(denials)
         return safe
+
+    def _sharded_totals(self, plans: list[CounterPlan]) -> dict[str, Decimal]:
+        """The used total of each sharded plan's limit (its shards read back), by the plan's sk; a
+        denial reports the limit's total, not the one shard that was full."""
+        sharded = [plan for plan in plans if plan.limit.shards > 1]
+        if not sharded:
+            return {}
+        items = self._batch_get([_shard_key(key) for plan in sharded for key in plan.shard_keys])
+        return {plan.sk: _total_used(plan, items) for plan in sharded}
 
     def _approved(
         self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict[str, Any]]
@@ -573,6 +612,7 @@ class Ledger:
                     continue  # the reservation changed under us: read it again and decide
                 self._backoff(attempt)
                 continue
+            self._send_alerts(_raised_alerting_counters(existing.get("counters") or [], deltas))
             return {"state": str(new_state), "deltas": json_safe(deltas), "closed": True}
         raise LedgerBusy(
             f"Could not mark request {ref.request_id} {new_state}: the transaction kept conflicting."
@@ -613,6 +653,40 @@ class Ledger:
                 return found
             self._backoff(attempt)
         raise LedgerUnavailable("DynamoDB kept leaving keys unprocessed.")
+
+    # --- threshold alerts (docs/reporting.md, "Threshold alerts") ----------------------------------
+
+    def _send_alerts(self, keys: list[tuple[str, str]]) -> None:
+        """After a transaction that raised these counters: read them back (a transaction returns no
+        values), claim each threshold now reached on the counter item, and publish the ones this
+        call claimed. Never raises: an alert must not fail the request."""
+        if self.alerts is None or not keys:
+            return
+        try:
+            found = self._batch_get([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(keys)])
+            for counter in found.values():
+                for threshold in thresholds_due(counter):
+                    if self._claim_alert(counter, threshold):
+                        self.alerts.publish(alert_message(counter, threshold))
+        except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+            logger.warning(
+                "Could not check the counters' alert thresholds; no alert sent", extra={"error": str(error)}
+            )
+
+    def _claim_alert(self, counter: Mapping[str, Any], threshold: Decimal) -> bool:
+        """Whether this call is the one that alerts on ``threshold`` for this counter (once per counter
+        item, that is per limit, scope value and window)."""
+        try:
+            self.client.update_item(
+                **_alert_claim_request(
+                    self.table_name, counter["pk"], counter["sk"], threshold_token(threshold)
+                )
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False  # another request alerted on it first
+            raise
+        return True
 
     def _backoff(self, attempt: int) -> None:
         if attempt + 1 < self.max_attempts:
@@ -673,17 +747,52 @@ def _lease_expired(item: Mapping[str, Any], now: datetime) -> bool:
 
 
 def _key(plan: CounterPlan) -> dict[str, Any]:
-    return {"pk": {"S": plan.pk}, "sk": {"S": plan.sk}}
+    return _shard_key((plan.pk, plan.sk))
+
+
+def _shard_key(key: tuple[str, str]) -> dict[str, Any]:
+    return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+
+
+def _on_next_shards(plans: list[CounterPlan], tried: Mapping[str, int]) -> list[CounterPlan]:
+    """The plans with each sharded limit moved to the shard its earlier full tries lead to."""
+    return [
+        plan.on_shard(plan.shard_order[tried[plan.limit.id]]) if tried.get(plan.limit.id) else plan
+        for plan in plans
+    ]
+
+
+def _has_next_shard(plan: CounterPlan, tried: Mapping[str, int]) -> bool:
+    return tried.get(plan.limit.id, 0) + 1 < len(plan.shard_order)
+
+
+def _total_used(plan: CounterPlan, items: Mapping[tuple[str, str], Mapping[str, Any]]) -> Decimal:
+    """The used total of a counter over all its shards, from items read back."""
+    return sum((_used(items.get(key)) for key in plan.shard_keys), Decimal(0))
 
 
 def _counter_entry(plan: CounterPlan) -> dict[str, Any]:
-    return {
+    entry = {
         "pk": plan.pk,
         "sk": plan.sk,
         "limitId": plan.limit.id,
         "unit": plan.limit.unit,
         "amount": plan.amount,
     }
+    if plan.limit.alert_at:
+        entry["alerts"] = True  # settle reads this counter back for its thresholds
+    return entry
+
+
+def _raised_alerting_counters(
+    counters: list[Mapping[str, Any]], deltas: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """The counters with thresholds that a close raised (only a settle above the estimate does)."""
+    return [
+        (counter["pk"], counter["sk"])
+        for counter, delta in zip(counters, deltas, strict=True)
+        if counter.get("alerts") and delta["delta"] > 0
+    ]
 
 
 def _used(item: Mapping[str, Any] | None) -> Decimal:
@@ -700,7 +809,7 @@ def _iso(moment: datetime) -> str:
 def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
     values: dict[str, Any] = {
         ":amount": plan.amount,
-        ":ceiling": plan.limit.ceiling,
+        ":ceiling": plan.ceiling,  # a shard's item holds its part of the ceiling
         ":window": plan.limit.window,
         ":unit": plan.limit.unit,
         ":limitId": plan.limit.id,
@@ -721,6 +830,7 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
             "#unit": "unit",
         },
     }
+    _add_alert_attributes(update, values, plan)
     if plan.limit.enforce:
         # The room is computed here (ceiling - amount) because a condition cannot do arithmetic.
         update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
@@ -728,6 +838,38 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
         values[":room"] = plan.ceiling_minus_amount
     update["ExpressionAttributeValues"] = _values(values)
     return {"Update": update}
+
+
+def _add_alert_attributes(update: dict[str, Any], values: dict[str, Any], plan: CounterPlan) -> None:
+    """A counter of a limit with thresholds carries what its alert says (the settle that raises it
+    later reads the counter, not the limits)."""
+    if not plan.limit.alert_at:
+        return
+    update["UpdateExpression"] += ", #alertAt = :alertAt, #enforce = :enforce, #scope = :scope"
+    update["ExpressionAttributeNames"].update(
+        {"#alertAt": "alertAt", "#enforce": "enforce", "#scope": "scope"}
+    )
+    values.update(
+        {
+            ":alertAt": list(plan.limit.alert_at),
+            ":enforce": plan.limit.enforce,
+            ":scope": dict(plan.limit.scope),
+        }
+    )
+
+
+def _alert_claim_request(table: str, pk: str, sk: str, token: str) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": "ADD #alerted :tokens",
+        # Only the first caller to see the threshold reached adds it, and so alerts.
+        "ConditionExpression": (
+            "attribute_exists(pk) AND (attribute_not_exists(#alerted) OR NOT contains(#alerted, :token))"
+        ),
+        "ExpressionAttributeNames": {"#alerted": "alerted"},
+        "ExpressionAttributeValues": {":tokens": {"SS": [token]}, ":token": {"S": token}},
+    }
 
 
 def _reservation_put_request(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ class Settings:
     log_prompts: bool
     metrics_sink: str
     metrics_namespace_value: str | None
+    # The SNS topic of threshold alerts (tollgate.alerts); None: alerts off.
+    alert_topic_arn: str | None = None
 
     @property
     def table_name(self) -> str:
@@ -101,6 +104,7 @@ class Settings:
             log_prompts=_boolean(env, "TOLLGATE_LOG_PROMPTS", False),
             metrics_sink=sink,
             metrics_namespace_value=_text(env, "POWERTOOLS_METRICS_NAMESPACE", "") or None,
+            alert_topic_arn=_topic_arn(env, "TOLLGATE_ALERT_TOPIC_ARN"),
         )
 
 
@@ -133,6 +137,17 @@ def _integer(
     if maximum is not None and value > maximum:
         raise SettingsError(f"{name} is {value}; it must be at most {maximum}.")
     return value
+
+
+def _topic_arn(env: Mapping[str, str], name: str) -> str | None:
+    raw = _text(env, name, "")
+    if not raw:
+        return None
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}", raw):
+        raise SettingsError(
+            f"{name} is {raw!r}; it must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)."
+        )
+    return raw
 
 
 def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -204,7 +204,7 @@ locals {
     }],
   )
 
-  body = jsonencode({ widgets = concat(local.widgets, local.budget_widgets) })
+  body = jsonencode({ widgets = concat(local.widgets, local.budget_widgets, local.alert_widgets) })
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

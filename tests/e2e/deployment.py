@@ -50,6 +50,7 @@ FAULT_CASES = (
     "same-id-two-apps-b",
     "same-id-twice-one-app",
     "same-id-other-request",
+    "oversized-request",
 )
 
 
@@ -136,6 +137,32 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "window": day,
                 "unit": "total_tokens",
                 "limit": 100,
+            },
+            # A sharded limit (issue 9, P5): 20 requests over 4 counter items (tests/e2e/test_shards.py).
+            {
+                "scope": {"applicationId": run.app("shards")},
+                "window": day,
+                "unit": "requests",
+                "limit": 20,
+                "shards": 4,
+            },
+            # Threshold alerts (tests/e2e/test_alerts.py): 10 requests a day, alerting at 50, 80 and
+            # 100 %, and a shadow limit of 4 that alerts when it is reached.
+            {
+                "scope": {"applicationId": run.app("alerts")},
+                "window": day,
+                "unit": "requests",
+                "limit": 10,
+                "alert_at": [0.5, 0.8, 1.0],
+            },
+            {
+                "name": f"e2e-{run.id}-alerts-shadow",
+                "scope": {"applicationId": run.app("alerts")},
+                "window": day,
+                "unit": "requests",
+                "limit": 4,
+                "enforce": False,
+                "alert_at": [1.0],
             },
             # every request of the session is counted per cost center, and never blocked
             {

@@ -134,7 +134,8 @@ def test_fault_suite(aws, deployment, localstack_endpoint):
         return request(MODEL, apps[case], **extra)
 
     try:
-        arm(localstack_endpoint, error="ThrottlingException", count=2)
+        # one throttle: the Invoke state retries a did-not-run model error once (the Express bound)
+        arm(localstack_endpoint, error="ThrottlingException", count=1)
         execute("throttled-then-ok", body("throttled-then-ok"))
         disarm(localstack_endpoint)
 
@@ -176,6 +177,9 @@ def test_fault_suite(aws, deployment, localstack_endpoint):
             "same-id-other-request",
             body("same-id-other-request", requestId=shared_id, text="Something else."),
         )
+        # over max_request_bytes (98,304 bytes of UTF-8 JSON by default): refused before Reserve,
+        # so it can never push the state past Step Functions' 256 KB; still recorded once
+        execute("oversized-request", body("oversized-request", text="漢" * 33_000))
     finally:
         disarm(localstack_endpoint)
 
@@ -193,6 +197,8 @@ def test_fault_suite(aws, deployment, localstack_endpoint):
     assert not a.output.get("replayed") and not b.output.get("replayed")
     assert [t.name for t in twice] == ["Succeeded", "Succeeded"] and twice[1].output.get("replayed") is True
     assert other.name == "ValidationError" and other.cause["errors"][0]["field"] == "requestId"
+    assert outcomes["oversized-request"] == ["ValidationError"], causes["oversized-request"]
+    assert [e["field"] for e in causes["oversized-request"][0]["errors"]] == ["request"]
 
     # --- the sweeper closes what the dead executions left ------------------------------------------
     lease = 60  # reservation_lease_seconds in tests/e2e/deployment.py

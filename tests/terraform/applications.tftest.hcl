@@ -30,7 +30,7 @@ run "each_application_becomes_an_item_with_only_the_lists_it_gives" {
 
   variables {
     applications = {
-      "aws-documentation-helper" = { cost_centers = ["support", "sales"], environments = ["production"], routes = ["claude-3-5-haiku"] }
+      "aws-documentation-helper" = { cost_centers = ["support", "sales"], environments = ["production"], routes = ["claude-haiku-4-5"] }
       "batch-reports"            = { routes = [] }
       "anything-goes"            = {}
     }
@@ -42,7 +42,7 @@ run "each_application_becomes_an_item_with_only_the_lists_it_gives" {
       sk           = { S = "aws-documentation-helper" }
       costCenters  = { L = [{ S = "support" }, { S = "sales" }] }
       environments = { L = [{ S = "production" }] }
-      routes       = { L = [{ S = "claude-3-5-haiku" }] }
+      routes       = { L = [{ S = "claude-haiku-4-5" }] }
     }
     error_message = "An application must become an APPLICATION item with costCenters, environments and routes as lists."
   }
@@ -97,7 +97,7 @@ run "accepts_a_cost_center_route" {
 
   variables {
     inference_profiles = {
-      sales = { model = "claude-3-haiku", tags = { costCenter = "sales" } }
+      sales = { model = "claude-haiku-4-5", tags = { costCenter = "sales" } }
     }
     applications = { app = { routes = ["sales", "nova-lite"], environments = ["dev"] } }
   }

@@ -326,7 +326,7 @@ run "count_tokens_is_granted_on_the_anthropic_foundation_models_only" {
   variables {
     input_token_estimate = "count_tokens"
     inference_profiles = {
-      sales = { model = "claude-3-haiku", tags = { costCenter = "sales" } }
+      sales = { model = "claude-haiku-4-5", tags = { costCenter = "sales" } }
       nova  = { model = "nova-lite", tags = { costCenter = "services" } }
     }
   }
@@ -338,10 +338,7 @@ run "count_tokens_is_granted_on_the_anthropic_foundation_models_only" {
 
   assert {
     condition = toset(one([for s in jsondecode(module.function["validate"].policy).Statement : s.Resource if s.Sid == "CountInputTokens"])) == toset([
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:0",
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
-      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
     ])
     error_message = "validate may count tokens only on the foundation models of the Anthropic routes, in this Region."
   }

@@ -163,6 +163,7 @@ run "limit_items" {
       { scope = { model = "claude-haiku-4-5" }, window = "minute", unit = "total_tokens", limit = 100000 },
       { scope = { costCenter = "sales" }, window = "day", unit = "usd", limit = 0.5 },
       { scope = {}, window = "month", unit = "requests", limit = 1000000, enforce = false },
+      { name = "org-monthly-usd", window = "month", unit = "usd", limit = 25000.5, shards = 16 },
       { scope = { model = "*", applicationId = "*" }, window = "hour", unit = "requests", limit = 500 },
       { name = "support-daily-output", scope = { costCenter = "support", environment = "production" }, window = "day", unit = "output_tokens", limit = 2000000 },
     ]
@@ -175,6 +176,7 @@ run "limit_items" {
       "*/month/requests",
       "applicationId=*,model=*/hour/requests",
       "support-daily-output",
+      "org-monthly-usd",
     ])
     error_message = "Limit IDs must be the name, or <k=v sorted, joined with ','>|* / window / unit."
   }
@@ -188,8 +190,9 @@ run "limit_items" {
       unit    = { S = "usd" }
       limit   = { N = "0.5" }
       enforce = { BOOL = true }
+      shards  = { N = "1" }
     }
-    error_message = "A LIMIT item must carry pk, sk, scope (M), window, unit, limit (N) and enforce (BOOL)."
+    error_message = "A LIMIT item must carry pk, sk, scope (M), window, unit, limit (N), enforce (BOOL) and shards (N, 1 by default)."
   }
 
   assert {
@@ -201,6 +204,7 @@ run "limit_items" {
       unit    = { S = "requests" }
       limit   = { N = "1000000" }
       enforce = { BOOL = false }
+      shards  = { N = "1" }
     }
     error_message = "A global shadow limit must have an empty scope map and enforce = false."
   }
@@ -210,6 +214,14 @@ run "limit_items" {
       M = { costCenter = { S = "support" }, environment = { S = "production" } }
     }
     error_message = "A named limit keeps its scope."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_dynamodb_table_item.limit["org-monthly-usd"].item).shards == { N = "16" } &&
+      jsondecode(aws_dynamodb_table_item.limit["org-monthly-usd"].item).limit == { N = "25000.5" }
+    )
+    error_message = "A sharded limit's item must carry its shards (N) next to its whole ceiling."
   }
 
   assert {

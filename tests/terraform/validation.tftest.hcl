@@ -232,6 +232,38 @@ run "limits_rejects_a_negative_limit" {
   expect_failures = [var.limits]
 }
 
+run "limits_rejects_zero_shards" {
+  command = plan
+  variables { limits = [{ window = "month", unit = "usd", limit = 1000, shards = 0 }] }
+  expect_failures = [var.limits]
+}
+
+run "limits_rejects_more_than_64_shards" {
+  command = plan
+  variables { limits = [{ window = "month", unit = "usd", limit = 1000, shards = 65 }] }
+  expect_failures = [var.limits]
+}
+
+run "limits_rejects_fractional_shards" {
+  command = plan
+  variables { limits = [{ window = "month", unit = "usd", limit = 1000, shards = 2.5 }] }
+  expect_failures = [var.limits]
+}
+
+run "limits_accept_1_and_64_shards" {
+  command = plan
+  variables {
+    limits = [
+      { name = "one", window = "month", unit = "usd", limit = 1000, shards = 1 },
+      { name = "many", window = "month", unit = "requests", limit = 20, shards = 64 },
+    ]
+  }
+  assert {
+    condition     = jsondecode(aws_dynamodb_table_item.limit["many"].item).shards == { N = "64" }
+    error_message = "shards = 64 is the largest accepted value and must reach the LIMIT item."
+  }
+}
+
 run "limits_rejects_a_fractional_token_limit" {
   command = plan
   variables { limits = [{ window = "day", unit = "total_tokens", limit = 10.5 }] }

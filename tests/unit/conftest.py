@@ -116,7 +116,15 @@ def article_routing(table: Any) -> None:
 
 
 def put_limit(
-    table: Any, limit_id: str, *, scope=None, window="day", unit="requests", limit=10, enforce=True
+    table: Any,
+    limit_id: str,
+    *,
+    scope=None,
+    window="day",
+    unit="requests",
+    limit=10,
+    enforce=True,
+    shards: int | None = None,
 ):
     table.put_item(
         Item={
@@ -127,6 +135,7 @@ def put_limit(
             "unit": unit,
             "limit": Decimal(str(limit)),
             "enforce": enforce,
+            **({} if shards is None else {"shards": shards}),
         }
     )
 

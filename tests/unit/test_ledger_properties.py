@@ -5,6 +5,9 @@ and clock moves on the ledger (moto) keep its invariants (issue 7, docs/ledger.m
 - after a sweep, no lease that has expired is still open;
 - every counter equals the settled actuals plus the charged and open estimates.
 
+Each example draws how many shards each limit has (issue 9, P5): a sharded limit's counter is the
+sum of its shard items, and no requests shard passes its part of the ceiling.
+
 The figures of the run (examples, operations, outcomes) are printed at the end.
 """
 
@@ -22,6 +25,7 @@ from hypothesis import strategies as st
 
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Ledger, RequestRef
+from tollgate.limits import split_ceiling
 from tollgate.states import State
 from tollgate.validation import ValidationOptions, validate_request
 
@@ -55,7 +59,7 @@ def contexts(catalogue):
     return made
 
 
-def create_table():
+def create_table(token_shards: int = 1, request_shards: int = 1):
     client = boto3.client("dynamodb")
     if TABLE in client.list_tables()["TableNames"]:
         client.delete_table(TableName=TABLE)  # one moto for the whole run; a fresh table per example
@@ -79,9 +83,16 @@ def create_table():
         BillingMode="PAY_PER_REQUEST",
     )
     table = boto3.resource("dynamodb").Table(TABLE)
-    put_limit(table, "tokens", unit="total_tokens", limit=CEILING)
-    put_limit(table, "requests", unit="requests", limit=MAX_REQUESTS)
+    put_limit(table, "tokens", unit="total_tokens", limit=CEILING, shards=token_shards)
+    put_limit(table, "requests", unit="requests", limit=MAX_REQUESTS, shards=request_shards)
     return table
+
+
+def summed(counters: dict[str, Decimal], limit_id: str) -> Decimal:
+    """A limit's counter for the day: the sum of its shard items (one item when unsharded)."""
+    return sum(
+        (v for k, v in counters.items() if k.startswith(f"{limit_id}|2025-03-04T00:00:00Z#")), Decimal(0)
+    )
 
 
 class Attempt:
@@ -106,10 +117,13 @@ class Attempt:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(st.lists(operation, min_size=6, max_size=16))
-def test_random_interleavings_keep_the_ledger_s_invariants(operations):
+@given(st.lists(operation, min_size=6, max_size=16), st.sampled_from((1, 2, 3)), st.sampled_from((1, 2, 4)))
+def test_random_interleavings_keep_the_ledger_s_invariants(operations, token_shards, request_shards):
     catalogue_contexts = _CONTEXTS
-    table = create_table()
+    table = create_table(token_shards, request_shards)
+    FIGURES[f"shards tokens={token_shards}"] += 1
+    FIGURES[f"shards requests={request_shards}"] += 1
+    request_parts = split_ceiling(Decimal(MAX_REQUESTS), request_shards, "requests")
     clock = [at("2025-03-04T08:00:00Z")]
     ledger = Ledger(
         boto3.client("dynamodb"), TABLE, lease_seconds=LEASE, clock=lambda: clock[0], sleep=lambda s: None
@@ -165,12 +179,16 @@ def test_random_interleavings_keep_the_ledger_s_invariants(operations):
         _learn_expired(table, attempts, holder)
 
         counters = used(table)
-        tokens = counters.get("tokens|2025-03-04T00:00:00Z#", Decimal(0))
-        requests = counters.get("requests|2025-03-04T00:00:00Z#", Decimal(0))
+        tokens = summed(counters, "tokens")
+        requests = summed(counters, "requests")
         assert tokens == sum(a.counted() for a in attempts.values()), (tokens, operations)
         assert requests == sum(1 for a in attempts.values() if a.state != State.RELEASED)
         assert tokens <= CEILING + underestimates, (tokens, underestimates)
         assert requests <= MAX_REQUESTS
+        for key, value in counters.items():
+            if key.startswith("requests|"):
+                shard = int(key.rsplit("#shard-", 1)[1]) if "#shard-" in key else 0
+                assert value <= request_parts[shard], (key, value, request_parts)
     FIGURES["operations"] += len(operations)
     FIGURES["max tokens counted"] = max(FIGURES["max tokens counted"], int(tokens))
     # A final sweep past every lease leaves nothing open.
@@ -179,9 +197,7 @@ def test_random_interleavings_keep_the_ledger_s_invariants(operations):
         attempts[swept["item"]["executionId"]].state = State(swept["closure"]["state"])
         FIGURES[f"final sweep:{swept['closure']['state']}"] += 1
     assert not [i for i in table.scan()["Items"] if "leaseExpiresAt" in i]
-    assert used(table).get("tokens|2025-03-04T00:00:00Z#", Decimal(0)) == sum(
-        a.counted() for a in attempts.values()
-    )
+    assert summed(used(table), "tokens") == sum(a.counted() for a in attempts.values())
 
 
 def _learn_expired(table, attempts, holder):

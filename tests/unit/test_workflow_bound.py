@@ -34,7 +34,7 @@ def test_every_task_state_is_charged_all_its_attempts_at_its_timeout():
         if state["Type"] != "Task":
             continue
         running = 1 + sum(
-            r["MaxAttempts"] for r in state["Retry"] if set(r["ErrorEquals"]) - wb.NOT_RUN_ERRORS
+            r["MaxAttempts"] for r in state.get("Retry", []) if set(r["ErrorEquals"]) - wb.NOT_RUN_ERRORS
         )
         assert wb.state_seconds(name, state, {}) >= running * state["TimeoutSeconds"], name
 

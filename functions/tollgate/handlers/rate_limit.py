@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
+from tollgate.alerts import AlertPublisher
 from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Closure, Ledger, LedgerUnavailable, RequestRef
@@ -49,6 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Clos
         idempotency_seconds=settings.idempotency_seconds,
         fail_open=settings.fail_open,
         lease_seconds=settings.lease_seconds,
+        alerts=AlertPublisher(clients.sns(), settings.alert_topic_arn) if settings.alert_topic_arn else None,
     )
     if action == "reserve":
         store = ConfigStore(

@@ -1,0 +1,324 @@
+"""Sharded limits (issue 9, P5): the ceiling split over N counter items, a shard picked by a hash
+of the requestId with two fallbacks, and every later step adjusting the shard that was used."""
+
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import TABLE, article_request, article_routes, at, put_limit, used
+
+from tollgate import cli
+from tollgate.config_store import ConfigStore
+from tollgate.ledger import Ledger, RequestRef
+from tollgate.limits import (
+    Limit,
+    LimitConfigError,
+    counter_key,
+    limit_from_item,
+    shard_order,
+    split_ceiling,
+    window_bounds,
+)
+from tollgate.validation import ValidationOptions, validate_request
+
+NOW = at("2025-03-04T10:15:30Z")
+DAY = "2025-03-04T00:00:00Z#"
+OPTIONS = ValidationOptions(("dev", "production"), 100_000, False)
+APP = "aws-documentation-helper"
+
+
+@pytest.fixture
+def request_context(catalogue):
+    def make(request_id="req-1"):
+        request = {**article_request(), "requestId": request_id}
+        result = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
+        assert result.valid, result.context
+        return result.context
+
+    return make
+
+
+@pytest.fixture
+def clock():
+    moments = [NOW]
+
+    def now():
+        return moments[0]
+
+    now.moments = moments
+    return now
+
+
+@pytest.fixture
+def ledger(table, clock):
+    return Ledger(boto3.client("dynamodb"), TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+
+
+@pytest.fixture
+def limits(table, catalogue):
+    return ConfigStore(TABLE, boto3.client("dynamodb"), cache_seconds=0, catalogue=catalogue).limits
+
+
+def shard_sk(shard, shards=4):
+    return counter_key("org", at("2025-03-04T00:00:00Z"), "", shard, shards)[1]
+
+
+def fill(table, shard, used_amount, shards=4):
+    table.put_item(Item={"pk": "COUNTER#org", "sk": shard_sk(shard, shards), "used": Decimal(used_amount)})
+
+
+def shard_used(table, shards=4):
+    found = {key.split("|", 1)[1]: value for key, value in used(table).items() if key.startswith("org|")}
+    return [found.get(shard_sk(s, shards), Decimal(0)) for s in range(shards)]
+
+
+# --- the split and the pick (pure) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "shards", "unit", "expected"),
+    [
+        ("20", 4, "requests", ["5"] * 4),
+        ("22", 4, "requests", ["6", "6", "5", "5"]),
+        ("3", 4, "requests", ["1", "1", "1", "0"]),
+        ("10", 3, "usd", ["3.333334", "3.333333", "3.333333"]),
+        ("0.05", 64, "usd", ["0.000782"] * 16 + ["0.000781"] * 48),
+        ("1000000", 7, "total_tokens", ["142858"] + ["142857"] * 6),
+    ],
+)
+def test_shard_ceilings_sum_exactly_to_the_ceiling(ceiling, shards, unit, expected):
+    parts = split_ceiling(Decimal(ceiling), shards, unit)
+    assert len(parts) == shards
+    assert sum(parts) == Decimal(ceiling)  # Decimal: exact, not approximately
+    assert max(parts) - min(parts) <= (Decimal("0.000001") if unit == "usd" else 1)
+    assert [str(p) for p in parts] == expected
+
+
+def test_a_usd_ceiling_with_finer_digits_than_a_millionth_is_split_in_its_own_digits():
+    parts = split_ceiling(Decimal("0.00000010"), 3, "usd")
+    assert sum(parts) == Decimal("0.0000001")
+    assert parts == (Decimal("4E-8"), Decimal("3E-8"), Decimal("3E-8"))
+
+
+def test_the_shard_order_is_deterministic_distinct_and_spread_evenly():
+    assert shard_order("org", "req-1", 1) == (0,)
+    assert shard_order("org", "req-1", 2) == shard_order("org", "req-1", 2)
+    assert sorted(shard_order("org", "req-1", 2)) == [0, 1]  # two shards: both, no third
+    firsts = Counter()
+    for i in range(4000):
+        order = shard_order("org", f"req-{i}", 4)
+        assert len(order) == 3 and len(set(order)) == 3 and all(0 <= s < 4 for s in order)
+        firsts[order[0]] += 1
+    assert all(800 <= n <= 1200 for n in firsts.values()), firsts  # 1,000 each expected
+    assert shard_order("org", "req-1", 64) != shard_order("other-limit", "req-1", 64)
+
+
+@pytest.mark.parametrize("shards", [0, 65, Decimal("2.5"), "4", True, -1])
+def test_a_limit_item_with_bad_shards_cannot_be_used(shards):
+    item = {"sk": "org", "scope": {}, "window": "day", "unit": "requests", "limit": 20, "shards": shards}
+    with pytest.raises(
+        LimitConfigError, match="Limit 'org' cannot be used: shards must be a whole number from 1 to 64"
+    ):
+        limit_from_item(item)
+
+
+def test_a_limit_item_without_shards_has_one_and_64_is_allowed():
+    item = {"sk": "org", "scope": {}, "window": "day", "unit": "requests", "limit": 20}
+    assert limit_from_item(item).shards == 1
+    assert limit_from_item({**item, "shards": Decimal(64)}).shards == 64
+
+
+def test_an_unsharded_counter_keeps_its_key_and_shard_zero_shares_it():
+    start = at("2025-03-04T00:00:00Z")
+    assert counter_key("org", start, "costCenter=sales") == ("COUNTER#org", f"{DAY}costCenter=sales")
+    assert counter_key("org", start, "costCenter=sales", 0, 4)[1] == f"{DAY}costCenter=sales"
+    assert counter_key("org", start, "costCenter=sales", 3, 4)[1] == f"{DAY}costCenter=sales#shard-3"
+
+
+# --- reserve against the table (moto) --------------------------------------------------------------
+
+
+def test_a_reservation_goes_to_its_hashed_shard_and_records_it(table, ledger, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    context = request_context("req-1")
+    first = shard_order("org", "req-1", 4)[0]
+    result = ledger.reserve(context, "exec-1", limits)
+    assert result["decision"] == "approved"
+    assert shard_used(table) == [1 if s == first else 0 for s in range(4)]
+    (counter,) = result["counters"]
+    assert counter["sk"] == shard_sk(first)
+    item = table.get_item(Key={"pk": "COUNTER#org", "sk": shard_sk(first)})["Item"]
+    assert item["limit"] == 5  # the shard's item holds its part of the ceiling
+
+
+def test_a_full_shard_falls_back_to_the_next_two_then_denies_with_the_totals(
+    table, ledger, limits, request_context
+):
+    put_limit(table, "org", limit=20, shards=4)
+    order = shard_order("org", "req-1", 4)
+    (untried,) = set(range(4)) - set(order)
+    fill(table, order[0], 5)
+    assert ledger.reserve(request_context("req-1"), "exec-1", limits)["counters"][0]["sk"] == shard_sk(
+        order[1]
+    )
+    ledger.release(RequestRef(APP, "req-1"), "exec-1")
+
+    fill(table, order[1], 5)
+    assert ledger.reserve(request_context("req-1"), "exec-2", limits)["counters"][0]["sk"] == shard_sk(
+        order[2]
+    )
+    ledger.release(RequestRef(APP, "req-1"), "exec-2")
+
+    fill(table, order[2], 5)
+    fill(table, untried, 2)  # room left there, but it is not among this request's three
+    denied = ledger.reserve(request_context("req-1"), "exec-3", limits)
+    assert denied["decision"] == "denied"
+    denial = denied["denial"]
+    assert denial["reason"] == "limit_exceeded"
+    assert denial["limit"]["id"] == "org"
+    assert denial["limit"]["used"] == 17  # the sum of the four shards, read back
+    assert denial["limit"]["limit"] == 20  # the limit's ceiling, not a shard's
+    end = window_bounds("day", NOW)[1]
+    assert denial["retryAfterSeconds"] == int((end - NOW).total_seconds())
+    assert shard_used(table) == [5 if s != untried else 2 for s in range(4)]  # nothing added
+
+
+def test_settle_release_and_sweep_adjust_the_shard_that_was_used(
+    table, ledger, limits, request_context, clock
+):
+    put_limit(table, "org", unit="total_tokens", limit=400_000, shards=4)
+    context = request_context("req-1")
+    order = shard_order("org", "req-1", 4)
+    fill(table, order[0], 100_000)  # full for this estimate: the reservation falls back
+    estimate = context["estimate"]["totalTokens"]
+    ledger.reserve(context, "exec-1", limits)
+    assert shard_used(table)[order[1]] == estimate
+    ledger.settle(
+        RequestRef(APP, "req-1"),
+        "exec-1",
+        {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
+        Decimal("0.001"),
+        {"output": "ok"},
+    )
+    assert shard_used(table) == [{order[0]: 100_000, order[1]: 30}.get(s, 0) for s in range(4)]
+
+    ledger.reserve(request_context("req-2"), "exec-2", limits)
+    before_release = shard_used(table)
+    ledger.release(RequestRef(APP, "req-2"), "exec-2")
+    assert shard_used(table) == [{order[0]: 100_000, order[1]: 30}.get(s, 0) for s in range(4)]
+    assert before_release != shard_used(table)
+
+    ledger.reserve(request_context("req-3"), "exec-3", limits)
+    clock.moments[0] = NOW + timedelta(seconds=401)
+    (swept,) = ledger.sweep()
+    assert swept["closure"]["state"] == "released"
+    assert shard_used(table) == [{order[0]: 100_000, order[1]: 30}.get(s, 0) for s in range(4)]
+
+
+def test_sequential_reservations_never_pass_the_ceiling_and_false_denials_are_counted(
+    table, ledger, limits, request_context
+):
+    put_limit(table, "org", limit=20, shards=4)
+    decisions = [
+        ledger.reserve(request_context(f"req-{i}"), f"exec-{i}", limits)["decision"] for i in range(60)
+    ]
+    admitted = decisions.count("approved")
+    shards = shard_used(table)
+    assert sum(shards) == admitted <= 20  # no overshoot
+    assert all(u <= 5 for u in shards)  # no shard past its part
+    # A denial while another shard had room is the price of sharding: with 3 of 4 shards tried,
+    # at most one shard's part (5) can be left unused.
+    assert admitted >= 15
+
+
+def test_a_request_larger_than_every_shard_it_may_use_is_denied_for_good(
+    table, ledger, limits, request_context
+):
+    context = request_context("req-1")
+    put_limit(table, "org", unit="total_tokens", limit=context["estimate"]["totalTokens"] * 2, shards=4)
+    denied = ledger.reserve(context, "exec-1", limits)
+    assert denied["decision"] == "denied"
+    assert denied["denial"]["retryAfterSeconds"] is None
+    assert denied["denial"]["limit"]["used"] == 0
+    assert shard_used(table) == [0, 0, 0, 0]
+
+
+def test_a_sharded_shadow_limit_reports_a_would_be_denial_from_its_total(
+    table, ledger, limits, request_context
+):
+    put_limit(table, "org", limit=2, shards=2, enforce=False)
+    fill(table, 0, 1, shards=2)
+    fill(table, 1, 1, shards=2)
+    result = ledger.reserve(request_context("req-1"), "exec-1", limits)
+    assert result["decision"] == "approved"
+    (shadow,) = result["shadowDenials"]
+    assert (shadow["id"], shadow["used"], shadow["limit"]) == ("org", 2, 2)
+
+
+def test_usage_sums_the_shards_of_a_counter(table, ledger, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    put_limit(table, "plain", limit=20)
+    for i in range(7):
+        assert ledger.reserve(request_context(f"req-{i}"), f"exec-{i}", limits)["decision"] == "approved"
+    rows = cli.usage_rows(boto3.client("dynamodb"), TABLE, now=NOW)
+    assert [(r["limitId"], r["scope"], r["used"], r["limit"]) for r in rows] == [
+        ("org", "*", 7, 20),
+        ("plain", "*", 7, 20),
+    ]
+
+
+def test_limits_sharded_or_not_plan_the_same_amounts():
+    one = Limit("org", {}, "day", "requests", Decimal(20))
+    many = Limit("org", {}, "day", "requests", Decimal(20), shards=4)
+    assert one.shard_ceilings == (Decimal(20),)
+    assert sum(many.shard_ceilings) == one.ceiling
+
+
+class ThrottledClient:
+    """Cancels the first ``throttles`` transactions with ThrottlingError on the first counter item
+    (a hot partition), then delegates; records the counter key each transaction wrote."""
+
+    def __init__(self, client, throttles):
+        self.client, self.throttles, self.calls, self.keys = client, throttles, 0, []
+
+    def transact_write_items(self, **kwargs):
+        self.calls += 1
+        self.keys.append(kwargs["TransactItems"][0]["Update"]["Key"]["sk"]["S"])
+        if self.calls <= self.throttles:
+            reasons = [{"Code": "ThrottlingError", "Message": "hot"}] + [
+                {"Code": "None"} for _ in kwargs["TransactItems"][1:]
+            ]
+            error = {"Code": "TransactionCanceledException", "Message": "cancelled"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return self.client.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_throttled_shard_moves_on_to_the_next_at_once(table, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    client = ThrottledClient(boto3.client("dynamodb"), throttles=2)
+    sleeps = []
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=sleeps.append)
+    result = ledger.reserve(request_context("req-1"), "exec-1", limits)
+    order = shard_order("org", "req-1", 4)
+    assert result["decision"] == "approved"
+    assert client.keys == [shard_sk(s) for s in order]  # the hashed shard, then the next two
+    assert sleeps == []  # another item: no backoff
+    assert shard_used(table) == [1 if s == order[2] else 0 for s in range(4)]
+
+
+def test_when_every_shard_it_may_use_is_throttled_it_backs_off_on_the_last(table, limits, request_context):
+    put_limit(table, "org", limit=20, shards=4)
+    client = ThrottledClient(boto3.client("dynamodb"), throttles=4)
+    sleeps = []
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=sleeps.append, jitter=lambda low, high: high)
+    assert ledger.reserve(request_context("req-1"), "exec-1", limits)["decision"] == "approved"
+    order = shard_order("org", "req-1", 4)
+    assert client.keys == [shard_sk(s) for s in order] + [shard_sk(order[2])] * 2
+    # No wait while there was another item to try; then backoff on the last (0.05 * 2**attempt).
+    assert sleeps == [0.2, 0.4]
