@@ -64,10 +64,11 @@ release: package ## dist/tollgate-<version>.zip + .sha256, and a CHANGELOG entry
 	$(BIN)/python tools/release.py --package dist/tollgate.zip
 
 # --- checks -----------------------------------------------------------------------------------
-lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, terraform fmt/validate, checkov
+lint: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov .tf/init.stamp ## ruff, mypy --strict, generated docs, terraform fmt/validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/tfdocs.py --check
+	$(BIN)/mypy  # --strict on the files listed in pyproject.toml [tool.mypy]
 	terraform fmt -check -recursive
 	@for d in $(TF_DIRS); do echo "terraform validate $$d"; terraform -chdir=$$d validate -no-color >/dev/null; done
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform --directory . --skip-path examples --skip-path tests --skip-path .localstack
@@ -109,7 +110,7 @@ demo: localstack-up package $(BIN)/.installed .tf/init.stamp ## deploy into Loca
 clean: ## remove everything this project built or installed (stops LocalStack first)
 	-$(PYTHON) local/launcher.py down
 	-$(PYTHON) local/launcher.py clean
-	rm -rf $(VENV) $(CHECKOV_VENV) .tf dist build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .tf dist build *.egg-info .pytest_cache .ruff_cache .mypy_cache
 	find . -name .terraform -type d -prune -exec rm -rf {} + ; find . -name '.terraform.lock.hcl' -delete
 	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
 	@# the demo's Terraform state describes a LocalStack that is gone now

@@ -256,6 +256,7 @@ locals {
     POWERTOOLS_METRICS_NAMESPACE          = var.metrics_namespace
     POWERTOOLS_SERVICE_NAME               = var.service_name
     POWERTOOLS_LOG_LEVEL                  = var.log_level
+    POWERTOOLS_TRACE_DISABLED             = tostring(!var.tracing_enabled)
   }
 
   # --- leases and timeouts (docs/ledger.md) -------------------------------------------------

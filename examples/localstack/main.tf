@@ -4,7 +4,7 @@
 # Bedrock emulator that make it work without Docker.
 
 provider "aws" {
-  region     = var.region
+  region     = "us-east-1"
   access_key = "test"
   secret_key = "test"
 
@@ -58,41 +58,30 @@ module "tollgate" {
   name                = var.name
   lambda_package_path = var.lambda_package_path
 
-  models                = var.models != null ? var.models : local.default_and_article_models
+  models                = local.default_and_article_models
   inference_profiles    = var.inference_profiles
   model_lifecycle_check = var.model_lifecycle_check
   limits                = var.limits
   applications          = var.applications
 
-  workflow_type                = var.workflow_type
-  config_cache_seconds         = var.config_cache_seconds
-  fail_open                    = var.fail_open
-  allowed_environments         = var.allowed_environments
-  allow_direct_model_ids       = var.allow_direct_model_ids
-  max_prompt_chars             = var.max_prompt_chars
-  idempotency_seconds          = var.idempotency_seconds
-  bedrock_read_timeout_seconds = var.bedrock_read_timeout_seconds
-  reservation_lease_seconds    = var.reservation_lease_seconds
-  lambda_timeouts              = var.lambda_timeouts
-  lambda_architecture          = var.lambda_architecture
-  log_level                    = var.log_level
-  log_prompts                  = var.log_prompts
-
-  metrics_namespace                    = var.metrics_namespace
-  metrics_sink                         = var.metrics_sink
-  state_machine_log_level              = var.state_machine_log_level
-  state_machine_include_execution_data = var.state_machine_include_execution_data
-  tracing_enabled                      = var.tracing_enabled
-  log_retention_days                   = var.log_retention_days
-  create_dashboard                     = var.create_dashboard
-  alarms                               = { enabled = var.alarms_enabled }
+  workflow_type             = var.workflow_type
+  config_cache_seconds      = var.config_cache_seconds
+  reservation_lease_seconds = var.reservation_lease_seconds
+  metrics_namespace         = var.metrics_namespace
+  create_dashboard          = var.create_dashboard
+  alarms                    = { enabled = var.alarms_enabled }
 
   # The project's LocalStack plugins emulate Cost Explorer and Budgets (docs/reporting.md).
   cost_allocation_tags = { enabled = var.cost_allocation_tags_enabled }
   budgets              = var.budgets
 
-  create_kms_key            = var.create_kms_key
-  table_deletion_protection = false # end-to-end tests destroy what they apply
+  # What differs from the module's defaults because this is LocalStack on this machine:
+  metrics_sink                 = "cloudwatch_api" # LocalStack does not extract EMF from the logs
+  tracing_enabled              = false            # nothing collects the traces
+  create_kms_key               = false            # nothing to protect; one resource fewer to apply
+  lambda_architecture          = "x86_64"         # the host executor ignores it; this matches the host
+  bedrock_read_timeout_seconds = 5                # the fault tests' delayed answer (8 s) times out
+  table_deletion_protection    = false            # end-to-end tests destroy what they apply
 
   tags = {
     project = "tollgate"

@@ -33,7 +33,7 @@ def dynamodb():
 
 
 @functools.cache
-def bedrock_runtime(read_timeout_seconds: int):
+def bedrock_runtime(read_timeout_seconds: int | None):  # None: botocore's own (60 s)
     config = Config(
         retries=BEDROCK_RETRIES,
         connect_timeout=BEDROCK_CONNECT_TIMEOUT_SECONDS,

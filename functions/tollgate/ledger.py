@@ -24,7 +24,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -190,7 +190,7 @@ class Ledger:
 
     def reserve(
         self, context: Mapping[str, Any], execution_id: str, load_limits: Callable[[], list[Limit]]
-    ) -> dict:
+    ) -> dict[str, Any]:
         ref = RequestRef.of(context)
         try:
             limits = load_limits()
@@ -202,7 +202,7 @@ class Ledger:
 
     def _reserve(
         self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
-    ) -> dict:
+    ) -> dict[str, Any]:
         print_ = fingerprint(context)
         # A sharded limit whose shard was full moves on to its next shard: limit ID -> tries made.
         tried: dict[str, int] = {}
@@ -293,7 +293,7 @@ class Ledger:
         print_: str,
         existing: Mapping[str, Any],
         now: datetime,
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         """The decision for a request whose reservation already exists, or None to try again (a
         stale reservation was closed, or the item changed meanwhile)."""
         request_id = ref.request_id
@@ -337,9 +337,9 @@ class Ledger:
         self,
         request_id: str,
         plans: list[CounterPlan],
-        exceeded: list[tuple[CounterPlan, Mapping[str, Any] | None]],
+        exceeded: Sequence[tuple[CounterPlan, Mapping[str, Any] | None]],
         now: datetime,
-    ) -> dict:
+    ) -> dict[str, Any]:
         if not exceeded:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
@@ -353,7 +353,7 @@ class Ledger:
 
     def _deny_permanently(
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
         items = self._batch_get([ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys])
         existing = items.get((ref.pk, "RESERVATION"))
@@ -371,7 +371,7 @@ class Ledger:
         # More than a whole ceiling can never fit: there is no time after which to retry.
         return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, named, described, None)
 
-    def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict]:
+    def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict[str, Any]]:
         """Shadow limits that this request took past their ceiling (read back after the reserve)."""
         shadow = [plan for plan in plans if not plan.limit.enforce]
         if not shadow:
@@ -393,7 +393,8 @@ class Ledger:
                 "Shadow limits would have denied this request",
                 extra={"limitIds": [d["id"] for d in denials]},
             )
-        return json_safe(denials)
+        safe: list[dict[str, Any]] = json_safe(denials)
+        return safe
 
     def _sharded_totals(self, plans: list[CounterPlan]) -> dict[str, Decimal]:
         """The used total of each sharded plan's limit (its shards read back), by the plan's sk; a
@@ -404,11 +405,13 @@ class Ledger:
         items = self._batch_get([_shard_key(key) for plan in sharded for key in plan.shard_keys])
         return {plan.sk: _total_used(plan, items) for plan in sharded}
 
-    def _approved(self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict]) -> dict:
+    def _approved(
+        self, request_id: str, plans: list[CounterPlan], shadow_denials: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         counters = json_safe([_counter_entry(plan) for plan in plans])
         return _decision(Decision.APPROVED, request_id, counters=counters, shadow_denials=shadow_denials)
 
-    def _ledger_unavailable(self, request_id: str, error: Exception) -> dict:
+    def _ledger_unavailable(self, request_id: str, error: Exception) -> dict[str, Any]:
         if self.fail_open and transient(error):
             logger.warning(
                 "Ledger unavailable: failing OPEN (admitted without counting)",
@@ -464,7 +467,12 @@ class Ledger:
     # --- settle, release, charge, resolve ---------------------------------------------------------------
 
     def settle(
-        self, ref: RequestRef, execution_id: str, usage: Mapping[str, Any], cost_usd: Any, result: dict
+        self,
+        ref: RequestRef,
+        execution_id: str,
+        usage: Mapping[str, Any],
+        cost_usd: Any,
+        result: dict[str, Any],
     ) -> Closure:
         actual = Amounts.from_usage(usage, cost_usd)
         return self._close(
@@ -689,7 +697,11 @@ class Ledger:
 
 
 def _decision(
-    decision: Decision, request_id: str, *, counters: list | None = None, shadow_denials: list | None = None
+    decision: Decision,
+    request_id: str,
+    *,
+    counters: list[Any] | None = None,
+    shadow_denials: list[Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "decision": str(decision),
@@ -701,7 +713,11 @@ def _decision(
 
 
 def _denied(
-    request_id: str, reason: DenialReason, limit: dict | None, exceeded: list[dict], retry_after: int | None
+    request_id: str,
+    reason: DenialReason,
+    limit: dict[str, Any] | None,
+    exceeded: list[dict[str, Any]],
+    retry_after: int | None,
 ) -> dict[str, Any]:
     denial = {"reason": str(reason), "limit": limit, "exceeded": exceeded, "retryAfterSeconds": retry_after}
     return {**_decision(Decision.DENIED, request_id), "denial": json_safe(denial)}
@@ -768,7 +784,9 @@ def _counter_entry(plan: CounterPlan) -> dict[str, Any]:
     return entry
 
 
-def _raised_alerting_counters(counters: list[Mapping[str, Any]], deltas: list[dict]) -> list[tuple[str, str]]:
+def _raised_alerting_counters(
+    counters: list[Mapping[str, Any]], deltas: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
     """The counters with thresholds that a close raised (only a settle above the estimate does)."""
     return [
         (counter["pk"], counter["sk"])
@@ -788,7 +806,7 @@ def _iso(moment: datetime) -> str:
 # --- the DynamoDB requests (no decisions below this line) -------------------------------------------
 
 
-def _counter_add_request(table: str, plan: CounterPlan) -> dict:
+def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
     values: dict[str, Any] = {
         ":amount": plan.amount,
         ":ceiling": plan.ceiling,  # a shard's item holds its part of the ceiling
@@ -822,7 +840,7 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict:
     return {"Update": update}
 
 
-def _add_alert_attributes(update: dict, values: dict[str, Any], plan: CounterPlan) -> None:
+def _add_alert_attributes(update: dict[str, Any], values: dict[str, Any], plan: CounterPlan) -> None:
     """A counter of a limit with thresholds carries what its alert says (the settle that raises it
     later reads the counter, not the limits)."""
     if not plan.limit.alert_at:
@@ -864,7 +882,7 @@ def _reservation_put_request(
     now: datetime,
     idempotency_seconds: int,
     lease_seconds: int,
-) -> dict:
+) -> dict[str, Any]:
     stamp = _iso(now)
     item = {
         "pk": ref.pk,
@@ -925,7 +943,9 @@ def _mark_request(
     }
 
 
-def _counter_adjust_request(table: str, counter: Mapping[str, Any], delta: Decimal, now: datetime) -> dict:
+def _counter_adjust_request(
+    table: str, counter: Mapping[str, Any], delta: Decimal, now: datetime
+) -> dict[str, Any]:
     return {
         "Update": {
             "TableName": table,
@@ -948,7 +968,7 @@ def _reservation_close_request(
     new_state: State,
     now: datetime,
     extra: Mapping[str, tuple[str, Any]],
-) -> dict:
+) -> dict[str, Any]:
     sets = ["#state = :new", "updatedAt = :now"] + [f"{name} = :{name[1:]}" for name in extra]
     values = {
         ":new": new_state.value,

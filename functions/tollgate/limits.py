@@ -102,7 +102,7 @@ class Amounts:
             input_tokens=int(estimate["inputTokens"]),
             output_tokens=int(estimate["outputTokens"]),
             total_tokens=int(estimate["totalTokens"]),
-            usd=as_decimal(estimate["costUsd"]),
+            usd=as_decimal(estimate["costUsd"]) or Decimal(0),
         )
 
     @classmethod
@@ -111,7 +111,7 @@ class Amounts:
             input_tokens=int(usage["inputTokens"]),
             output_tokens=int(usage["outputTokens"]),
             total_tokens=int(usage["totalTokens"]),
-            usd=as_decimal(cost_usd),
+            usd=as_decimal(cost_usd) or Decimal(0),
         )
 
 
@@ -202,6 +202,7 @@ def limit_from_item(item: Mapping[str, Any]) -> Limit:
     alert_at = _alert_at(item.get("alertAt"), problems)
     if problems:
         raise LimitConfigError(f"Limit '{limit_id}' cannot be used: {'; '.join(problems)}.")
+    assert ceiling is not None  # for mypy: a missing limit is one of the problems above
     return Limit(
         id=limit_id,
         scope={str(k): str(v) for k, v in scope.items()},
@@ -225,7 +226,7 @@ def _alert_at(raw: Any, problems: list[str]) -> tuple[Decimal, ...]:
     if fractions is None or not all(f is not None and f.is_finite() and 0 < f <= 1 for f in fractions):
         problems.append("alertAt must be a list of fractions of the limit, each above 0 and at most 1")
         return ()
-    return tuple(sorted(set(fractions)))
+    return tuple(sorted({f for f in fractions if f is not None}))  # all checked above
 
 
 def window_bounds(window: str, at: datetime) -> tuple[datetime, datetime]:

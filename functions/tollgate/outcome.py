@@ -15,6 +15,7 @@ from typing import Any
 from tollgate.metrics import DIMENSIONS
 from tollgate.payload import REPLAY_MAX_BYTES, json_bytes, response_budget_bytes, truncate_json_text
 from tollgate.pricing import Prices
+from tollgate.shapes import RecordResult
 from tollgate.states import Decision, DenialReason, Outcome, State
 from tollgate.validation import dimensions_for
 
@@ -69,7 +70,7 @@ def caller_output(output: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Record:
-    outcome: str
+    outcome: Outcome
     dimensions: dict[str, str]
     metrics: dict[str, float]
     log: dict[str, Any]
@@ -78,7 +79,7 @@ class Record:
     prompt: Any = None
     response_text: str | None = None
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> RecordResult:
         """The Record task's result: ``{outcome, output}`` or ``{outcome, cause}`` (a JSON string)."""
         if self.output is not None:
             return {"outcome": self.outcome, "output": self.output}
@@ -90,88 +91,28 @@ class _State:
     raw: Mapping[str, Any]
     context: Mapping[str, Any] = field(init=False)
     reservation: Mapping[str, Any] = field(init=False)
+    invocation: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.context = _mapping(self.raw.get("context"))
         self.reservation = _mapping(self.raw.get("reservation"))
+        self.invocation = _mapping(self.raw.get("invocation"))
+
+    @property
+    def decision(self) -> Any:
+        return self.reservation.get("decision")
 
 
 def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Record:
-    state = _State(_mapping(state))
-    context, reservation = state.context, state.reservation
-    decision = reservation.get("decision")
-    invocation = _mapping(state.raw.get("invocation"))
-    outcome = state.raw.get("outcome") or _derived_outcome(state.raw, context, decision)
-
-    if context:
-        known = _mapping(context.get("dimensions"))
-        dimensions = {name: str(known.get(name) or UNRESOLVED) for name in DIMENSIONS}
-        request_id = context.get("requestId")
-    else:  # Validate itself failed: only the raw request is in the state.
-        dimensions = dimensions_for(None, state.raw.get("tags"), set(), allowed_environments)
-        dimensions.update(Model=UNRESOLVED, ModelId=UNRESOLVED)
-        request_id = state.raw.get("requestId") if isinstance(state.raw.get("requestId"), str) else None
-
-    output = None
-    stored = reservation.get("result")
-    if outcome == SUCCEEDED and decision == Decision.REPLAY and isinstance(stored, Mapping):
-        if stored.get("replayable") is False:
-            outcome = FAILED  # answered once, too large to keep: see _failure_cause
-        else:
-            output = {**caller_output(stored), "replayed": True}
-    elif outcome == SUCCEEDED and invocation:
-        output = caller_output(invocation)
-    elif outcome == SUCCEEDED:
-        outcome = FAILED  # nothing to return: record it as the failure it is
-
-    admitted = decision in (Decision.APPROVED, Decision.REPLAY)
-    model_called = output is not None and decision != Decision.REPLAY
-    metrics: dict[str, float] = {"TotalRequests": 1}
-    if admitted:
-        metrics["RateLimitApproved"] = 1
-    if outcome == DENIED:
-        metrics["RateLimitDenied"] = 1
-    if admitted and outcome == FAILED:
-        metrics["InvocationFailed"] = 1
-    if model_called:
-        metrics["InputTokens"] = output["usage"]["inputTokens"]
-        metrics["OutputTokens"] = output["usage"]["outputTokens"]
-        metrics["CacheReadInputTokens"] = output["usage"].get("cacheReadInputTokens", 0)
-        metrics["CacheWriteInputTokens"] = output["usage"].get("cacheWriteInputTokens", 0)
-        metrics["EstimatedCostUSD"] = output["costUsd"]
-        metrics["InvocationLatency"] = output["latencyMs"]
-
-    log: dict[str, Any] = {
-        "outcome": outcome,
-        "requestId": request_id,
-        "route": context.get("route"),
-        "modelId": context.get("modelId"),
-        "decision": decision,
-        "dimensions": dimensions,
-    }
-    if reservation.get("failOpen"):
-        log["failOpen"] = True
-    if reservation.get("shadowDenials"):
-        log["shadowLimitIds"] = [d.get("id") for d in reservation["shadowDenials"]]
-    cause = None
-    if output is not None:
-        log.update(
-            usage=output.get("usage"), costUsd=output.get("costUsd"), latencyMs=output.get("latencyMs")
-        )
-        if decision == Decision.REPLAY:
-            log["replayed"] = True
-    else:
-        cause = _cause(outcome, state, request_id)
-        log.update({k: v for k, v in cause.items() if k in ("reason", "stage", "retryAfterSeconds")})
-        if cause.get("limit"):
-            log["limitId"] = cause["limit"].get("id")
-        if cause.get("modelError"):
-            log["errorCode"] = cause["modelError"].get("code")
-        if cause.get("errors"):
-            log["invalidFields"] = [e.get("field") for e in cause["errors"]]
-        if cause.get("chargedAtEstimate"):
-            log["chargedAtEstimate"] = cause["chargedAtEstimate"]
-    converse = _mapping(context.get("converse"))
+    """The whole record of one execution, in four steps: who it was (dimensions, request ID), how it
+    ended (outcome and output), what it counts (metrics), and what is logged (with the cause of a
+    failure)."""
+    seen = _State(_mapping(state))
+    dimensions, request_id = _identity(seen, allowed_environments)
+    outcome, output = _ending(seen)
+    metrics = _metrics(seen.decision, outcome, output)
+    log, cause = _log_and_cause(seen, outcome, output, dimensions, request_id)
+    converse = _mapping(seen.context.get("converse"))
     return Record(
         outcome=outcome,
         dimensions=dimensions,
@@ -184,7 +125,100 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
     )
 
 
-def _derived_outcome(raw: Mapping[str, Any], context: Mapping[str, Any], decision: Any) -> str:
+def _identity(state: _State, allowed_environments: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    """The metric dimensions and the request ID, from the context (or the raw request, when
+    Validate itself failed and only the request is in the state)."""
+    if state.context:
+        known = _mapping(state.context.get("dimensions"))
+        dimensions = {name: str(known.get(name) or UNRESOLVED) for name in DIMENSIONS}
+        request_id = state.context.get("requestId")
+        return dimensions, request_id if isinstance(request_id, str) else None
+    dimensions = dimensions_for(None, state.raw.get("tags"), set(), allowed_environments)
+    dimensions.update(Model=UNRESOLVED, ModelId=UNRESOLVED)
+    raw_id = state.raw.get("requestId")
+    return dimensions, raw_id if isinstance(raw_id, str) else None
+
+
+def _ending(state: _State) -> tuple[Outcome, dict[str, Any] | None]:
+    """The outcome and, for a success, the caller's output (a replay's stored one, or the model's).
+    A success with nothing to return is recorded as the failure it is."""
+    decision = state.decision
+    outcome = Outcome(state.raw.get("outcome") or _derived_outcome(state.raw, state.context, decision))
+    stored = state.reservation.get("result")
+    if outcome != SUCCEEDED:
+        return outcome, None
+    if decision == Decision.REPLAY and isinstance(stored, Mapping):
+        if stored.get("replayable") is False:
+            return FAILED, None  # answered once, too large to keep: see _failure_cause
+        return outcome, {**caller_output(stored), "replayed": True}
+    if state.invocation:
+        return outcome, caller_output(state.invocation)
+    return FAILED, None
+
+
+def _metrics(decision: Any, outcome: Outcome, output: Mapping[str, Any] | None) -> dict[str, float]:
+    """The contract's metric values for one execution (docs/internals.md, section 5)."""
+    admitted = decision in (Decision.APPROVED, Decision.REPLAY)
+    metrics: dict[str, float] = {"TotalRequests": 1}
+    if admitted:
+        metrics["RateLimitApproved"] = 1
+    if outcome == DENIED:
+        metrics["RateLimitDenied"] = 1
+    if admitted and outcome == FAILED:
+        metrics["InvocationFailed"] = 1
+    if output is not None and decision != Decision.REPLAY:  # the model was called
+        usage = output["usage"]
+        metrics["InputTokens"] = usage["inputTokens"]
+        metrics["OutputTokens"] = usage["outputTokens"]
+        metrics["CacheReadInputTokens"] = usage.get("cacheReadInputTokens", 0)
+        metrics["CacheWriteInputTokens"] = usage.get("cacheWriteInputTokens", 0)
+        metrics["EstimatedCostUSD"] = output["costUsd"]
+        metrics["InvocationLatency"] = output["latencyMs"]
+    return metrics
+
+
+def _log_and_cause(
+    state: _State,
+    outcome: Outcome,
+    output: Mapping[str, Any] | None,
+    dimensions: dict[str, str],
+    request_id: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The fields of the execution's one log line, and the cause of a failure (None on success)."""
+    decision, reservation = state.decision, state.reservation
+    log: dict[str, Any] = {
+        "outcome": outcome,
+        "requestId": request_id,
+        "route": state.context.get("route"),
+        "modelId": state.context.get("modelId"),
+        "decision": decision,
+        "dimensions": dimensions,
+    }
+    if reservation.get("failOpen"):
+        log["failOpen"] = True
+    if reservation.get("shadowDenials"):
+        log["shadowLimitIds"] = [d.get("id") for d in reservation["shadowDenials"]]
+    if output is not None:
+        log.update(
+            usage=output.get("usage"), costUsd=output.get("costUsd"), latencyMs=output.get("latencyMs")
+        )
+        if decision == Decision.REPLAY:
+            log["replayed"] = True
+        return log, None
+    cause = _cause(outcome, state, request_id)
+    log.update({k: v for k, v in cause.items() if k in ("reason", "stage", "retryAfterSeconds")})
+    if cause.get("limit"):
+        log["limitId"] = cause["limit"].get("id")
+    if cause.get("modelError"):
+        log["errorCode"] = cause["modelError"].get("code")
+    if cause.get("errors"):
+        log["invalidFields"] = [e.get("field") for e in cause["errors"]]
+    if cause.get("chargedAtEstimate"):
+        log["chargedAtEstimate"] = cause["chargedAtEstimate"]
+    return log, cause
+
+
+def _derived_outcome(raw: Mapping[str, Any], context: Mapping[str, Any], decision: Any) -> Outcome:
     if (context and context.get("valid") is False) or decision == Decision.REJECTED:
         return INVALID
     if decision == Decision.DENIED:
@@ -194,8 +228,8 @@ def _derived_outcome(raw: Mapping[str, Any], context: Mapping[str, Any], decisio
     return FAILED
 
 
-def _cause(outcome: str, state: _State, request_id: str | None) -> dict[str, Any]:
-    error = FAIL_ERRORS.get(outcome, "InvocationFailed")
+def _cause(outcome: Outcome, state: _State, request_id: str | None) -> dict[str, Any]:
+    error = FAIL_ERRORS.get(outcome) or "InvocationFailed"
     base = {"requestId": request_id, "error": error}
     if outcome == INVALID:
         # Invalid input (Validate), or a requestId reused for another request (Reserve).
@@ -310,7 +344,7 @@ def _error_detail(error: Mapping[str, Any]) -> tuple[str, str, str | None]:
     return code, detail or "no details", model_id
 
 
-def _json_object(text: str) -> dict | None:
+def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except (TypeError, ValueError):

@@ -59,6 +59,7 @@ run "environment_is_the_documented_one" {
     metrics_sink                 = "cloudwatch_api"
     metrics_namespace            = "Acme/GenAI"
     log_level                    = "DEBUG"
+    tracing_enabled              = false
   }
 
   assert {
@@ -80,6 +81,7 @@ run "environment_is_the_documented_one" {
       POWERTOOLS_METRICS_NAMESPACE          = "Acme/GenAI"
       POWERTOOLS_SERVICE_NAME               = "tollgate"
       POWERTOOLS_LOG_LEVEL                  = "DEBUG"
+      POWERTOOLS_TRACE_DISABLED             = "true"
     }
     error_message = "The function environment must be exactly the variables of docs/internals.md section 3."
   }
@@ -107,6 +109,7 @@ run "environment_defaults" {
       POWERTOOLS_METRICS_NAMESPACE          = "GenAIRateLimiting"
       POWERTOOLS_SERVICE_NAME               = "tollgate"
       POWERTOOLS_LOG_LEVEL                  = "INFO"
+      POWERTOOLS_TRACE_DISABLED             = "false"
     }
     error_message = "The defaults must match docs/internals.md section 3."
   }

@@ -4,6 +4,7 @@ self-asserted as before."""
 import boto3
 import pytest
 from conftest import TABLE, article_request, article_routes
+from lambda_context import LAMBDA_CONTEXT
 from test_validation import OPTIONS
 
 from tollgate.applications import Application, application_from_item
@@ -140,12 +141,14 @@ def test_application_from_item_reads_the_lists():
 
 def test_the_validate_handler_reads_the_registry_from_the_table(article_routing, table):
     request = {**article_request(), "tags": {"applicationId": "invented-123"}}
-    assert validate.handler({"request": request, "executionId": "e"}, None)["valid"] is True
+    assert validate.handler({"request": request, "executionId": "e"}, LAMBDA_CONTEXT)["valid"] is True
     table.put_item(Item={"pk": "APPLICATION", "sk": "aws-documentation-helper"})
     from tollgate import config_store
 
     config_store.clear_cache()
-    result = validate.handler({"request": request, "executionId": "e"}, None)
+    result = validate.handler({"request": request, "executionId": "e"}, LAMBDA_CONTEXT)
     assert result["valid"] is False
     assert [e["field"] for e in result["errors"]] == ["tags.applicationId"]
-    assert validate.handler({"request": article_request(), "executionId": "e"}, None)["valid"] is True
+    assert (
+        validate.handler({"request": article_request(), "executionId": "e"}, LAMBDA_CONTEXT)["valid"] is True
+    )

@@ -5,6 +5,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import article_request, article_routes, use_env
+from lambda_context import LAMBDA_CONTEXT
 from test_validation import OPTIONS
 
 from tollgate.bedrock import TokenCounter
@@ -106,7 +107,7 @@ def test_the_validate_handler_uses_count_tokens_when_configured(article_routing,
     monkeypatch.setattr(module, "_counter", None)
     with Stubber(client) as stub:
         stub.add_response("count_tokens", {"inputTokens": 23})
-        result = validate.handler({"request": article_request(), "executionId": "e"}, None)
+        result = validate.handler({"request": article_request(), "executionId": "e"}, LAMBDA_CONTEXT)
     assert result["estimate"]["inputTokens"] == 23
 
 

@@ -10,6 +10,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from conftest import article_request, article_routes, converse_response
+from lambda_context import LAMBDA_CONTEXT
 
 from tollgate import clients
 from tollgate.bedrock import (
@@ -62,7 +63,7 @@ def test_anthropic_gets_top_k_as_top_k(catalogue, bedrock):
             "requestMetadata": METADATA,
         },
     )
-    output = invoke.handler({"context": context}, None)
+    output = invoke.handler({"context": context}, LAMBDA_CONTEXT)
     assert output["response"] == {"text": "S3 is durable.", "stopReason": "end_turn"}
 
 
@@ -79,7 +80,7 @@ def test_nova_gets_top_k_inside_inference_config(catalogue, bedrock):
             "requestMetadata": METADATA,
         },
     )
-    invoke.handler({"context": context}, None)
+    invoke.handler({"context": context}, LAMBDA_CONTEXT)
 
 
 def test_a_family_without_top_k_sends_none(catalogue, bedrock):
@@ -102,7 +103,7 @@ def test_a_family_without_top_k_sends_none(catalogue, bedrock):
             "requestMetadata": METADATA,
         },
     )
-    invoke.handler({"context": context}, None)
+    invoke.handler({"context": context}, LAMBDA_CONTEXT)
 
 
 def test_system_messages_go_to_system_and_turns_of_one_role_are_joined(catalogue, bedrock):
@@ -133,7 +134,7 @@ def test_system_messages_go_to_system_and_turns_of_one_role_are_joined(catalogue
             "requestMetadata": METADATA,
         },
     )
-    invoke.handler({"context": context}, None)
+    invoke.handler({"context": context}, LAMBDA_CONTEXT)
     assert context["estimate"]["outputTokens"] == 1024
 
 
@@ -145,7 +146,7 @@ def test_the_success_output_carries_usage_cost_and_latency(catalogue, bedrock):
             input_tokens=1000, output_tokens=500, cacheReadInputTokens=200, cacheWriteInputTokens=0
         ),
     )
-    output = invoke.handler({"context": context}, None)
+    output = invoke.handler({"context": context}, LAMBDA_CONTEXT)
     assert output["requestId"] == "req-1"
     assert output["model"] == "claude-3-5-haiku"
     assert output["modelId"] == output["modelMetric"] == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -189,7 +190,7 @@ def test_model_errors_are_classified_for_the_state_machine(
         "converse", service_error_code=code, service_message="model said no", http_status_code=status
     )
     with pytest.raises(Exception) as raised:
-        invoke.handler({"context": context}, None)
+        invoke.handler({"context": context}, LAMBDA_CONTEXT)
     assert type(raised.value).__name__ == error_class
     assert json.loads(str(raised.value)) == {
         "code": code,

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import TABLE, article_request, article_routes, at, converse_response, emf_blobs, put_limit, used
+from lambda_context import LAMBDA_CONTEXT, json_log_lines
 
 from tollgate import clients
 from tollgate.bedrock import ModelOutcomeUnknown
@@ -167,11 +168,11 @@ def test_a_second_invoke_attempt_never_calls_the_model_again(
     with Stubber(client) as stub:
         stub.add_client_error("converse", "InternalServerException", "lost", 500)
         with pytest.raises(ModelOutcomeUnknown):
-            invoke.handler(invoke_event(context), None)
+            invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
         assert reservation(table)["state"] == State.INVOKING  # may have run: the mark stays
         # The retry finds the mark: no call (the Stubber has no response left to give).
         with pytest.raises(ModelOutcomeUnknown) as raised:
-            invoke.handler(invoke_event(context), None)
+            invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
         assert "PreviousAttemptUnfinished" in str(raised.value)
         stub.assert_no_pending_responses()
 
@@ -187,9 +188,9 @@ def test_a_throttled_attempt_takes_its_mark_back_so_the_retry_may_call(
         stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
         stub.add_response("converse", converse_response())
         with pytest.raises(Exception, match="ThrottlingException"):
-            invoke.handler(invoke_event(context), None)
+            invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
         assert reservation(table)["state"] == State.RESERVED
-        output = invoke.handler(invoke_event(context), None)
+        output = invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
     assert output["usage"]["outputTokens"] == 9
     assert reservation(table)["state"] == State.INVOKING
 
@@ -265,8 +266,8 @@ def test_a_retried_record_emits_once(table, make_context, capsys):
     """Before: a retried Record task printed its EMF blob twice (TotalRequests counted 2)."""
     context = make_context()
     state = {"context": context, "reservation": {"decision": "denied", "denial": {}}, "outcome": "denied"}
-    first = record_metrics.handler({"state": state, "executionId": EXECUTION}, None)
-    again = record_metrics.handler({"state": state, "executionId": EXECUTION}, None)
+    first = record_metrics.handler({"state": state, "executionId": EXECUTION}, LAMBDA_CONTEXT)
+    again = record_metrics.handler({"state": state, "executionId": EXECUTION}, LAMBDA_CONTEXT)
     assert first == again  # Finish still gets its cause
     blobs = emf_blobs(capsys.readouterr().out)
     assert [b["TotalRequests"] for b in blobs] == [[1.0]]
@@ -288,8 +289,14 @@ def test_the_sweeper_records_executions_that_never_did(table, limits, make_conte
         UpdateExpression="SET leaseExpiresAt = :past",
         ExpressionAttributeValues={":past": 1},
     )
-    summary = sweeper.handler({}, None)
+    with json_log_lines() as lines:
+        summary = sweeper.handler({}, LAMBDA_CONTEXT)
     assert summary == {"swept": 2, "released": 2, "charged": 0, "recorded": 1}
+    # Each line about a swept reservation carries its request and execution; the summary neither.
+    about = {(line.get("requestId"), line.get("executionId")) for line in lines if "Swept" in line["message"]}
+    assert about == {("died", "exec-died"), ("recorded", "exec-recorded")}
+    (finished,) = [line for line in lines if line["message"] == "Sweep finished"]
+    assert "requestId" not in finished and "executionId" not in finished
     blobs = emf_blobs(capsys.readouterr().out)
     totals = [b for b in blobs if "TotalRequests" in b]
     assert len(totals) == 1 and totals[0]["InvocationFailed"] == [1.0]

@@ -77,6 +77,8 @@ def test_the_zip_holds_the_package_and_dependencies_normalised(tmp_path):
         "tollgate/handlers/rate_limit.py",
         "tollgate/handlers/invoke.py",
         "tollgate/handlers/record_metrics.py",
+        "tollgate/handlers/sweeper.py",
+        "tollgate/py.typed",  # PEP 561: the package's annotations are its types
         "somelib/__init__.py",
         "somelib-1.0.dist-info/RECORD",
     ):

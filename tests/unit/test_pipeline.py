@@ -1,10 +1,12 @@
 """The four handlers in the order the state machine runs them, on moto's DynamoDB and a stubbed Bedrock."""
 
 import json
+from unittest.mock import ANY
 
 import boto3
 import pytest
 from conftest import article_request, article_routes, converse_response, emf_blobs, put_limit, put_route, used
+from lambda_context import LAMBDA_CONTEXT, json_log_lines
 
 from tollgate import clients
 from tollgate.bedrock import ModelError
@@ -32,12 +34,12 @@ validate, rate_limit, invoke, record_metrics = map(
 
 def execute(request, execution_id):
     """What the state machine does with one request; returns the final state."""
-    state = {"context": validate.handler({"request": request, "executionId": execution_id}, None)}
+    state = {"context": validate.handler({"request": request, "executionId": execution_id}, LAMBDA_CONTEXT)}
     if not state["context"]["valid"]:
         state["outcome"] = "invalid"
     else:
         state["reservation"] = rate_limit.handler(
-            {"action": "reserve", "context": state["context"], "executionId": execution_id}, None
+            {"action": "reserve", "context": state["context"], "executionId": execution_id}, LAMBDA_CONTEXT
         )
         decision = state["reservation"]["decision"]
         if decision == "denied":
@@ -46,7 +48,14 @@ def execute(request, execution_id):
             state["outcome"] = "succeeded"
         else:
             try:
-                state["invocation"] = invoke.handler({"context": state["context"]}, None)
+                state["invocation"] = invoke.handler(
+                    {
+                        "context": state["context"],
+                        "reservation": state["reservation"],
+                        "executionId": execution_id,
+                    },
+                    LAMBDA_CONTEXT,
+                )
             except ModelError as error:
                 cause = {"errorMessage": str(error), "errorType": type(error).__name__, "stackTrace": []}
                 state["error"] = {"Error": type(error).__name__, "Cause": json.dumps(cause)}
@@ -58,7 +67,7 @@ def execute(request, execution_id):
                         "error": state["error"],
                         "executionId": execution_id,
                     },
-                    None,
+                    LAMBDA_CONTEXT,
                 )
                 state["outcome"] = "failed"
             else:
@@ -70,10 +79,10 @@ def execute(request, execution_id):
                         "invocation": state["invocation"],
                         "executionId": execution_id,
                     },
-                    None,
+                    LAMBDA_CONTEXT,
                 )
                 state["outcome"] = "succeeded"
-    state["record"] = record_metrics.handler(state, None)
+    state["record"] = record_metrics.handler({"state": state, "executionId": execution_id}, LAMBDA_CONTEXT)
     return state
 
 
@@ -98,6 +107,38 @@ def test_a_request_is_admitted_invoked_settled_and_recorded(table, bedrock, caps
     }
     (blob,) = emf_blobs(capsys.readouterr().out)
     assert blob["OutputTokens"] == [80.0]
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "denied", "failed", "invalid"])
+def test_every_log_line_of_every_handler_carries_the_request_and_the_execution(table, bedrock, outcome):
+    """Powertools at full strength: inject_lambda_context plus append_keys, no per-line extras."""
+    limits_for_every_unit(table)
+    request = {**article_request(), "requestId": "r-logs"}
+    if outcome == "denied":
+        put_limit(table, "tiny", scope={"costCenter": "*"}, unit="total_tokens", limit=1)
+    elif outcome == "failed":
+        bedrock.add_client_error("converse", "AccessDeniedException", "no access", 403)
+    elif outcome == "invalid":
+        request["tags"] = {**request["tags"], "environment": "nowhere"}
+    else:
+        bedrock.add_response("converse", converse_response(input_tokens=25, output_tokens=80))
+    with json_log_lines() as lines:
+        state = execute(request, "exec-logs")
+    assert state["record"]["outcome"] == outcome
+    assert {line["function_name"] for line in lines} == {LAMBDA_CONTEXT.function_name}
+    assert "Tollgate request" in [line["message"] for line in lines]
+    for line in lines:
+        assert (line.get("requestId"), line.get("executionId")) == ("r-logs", "exec-logs"), line
+
+
+def test_a_second_invocation_does_not_inherit_the_first_ones_keys(table, bedrock):
+    """clear_state: a warm container's next request starts without the last one's IDs."""
+    limits_for_every_unit(table)
+    bedrock.add_response("converse", converse_response(input_tokens=25, output_tokens=80))
+    execute({**article_request(), "requestId": "r-first"}, "exec-first")
+    with json_log_lines() as lines:
+        record_metrics.handler({"state": {"requestId": 7}}, LAMBDA_CONTEXT)  # no ID it could log
+    assert lines and all("requestId" not in line and "executionId" not in line for line in lines)
 
 
 def test_a_retried_request_replays_without_calling_the_model_again(table, bedrock, capsys):
@@ -150,7 +191,10 @@ def test_an_invalid_request_is_recorded_without_touching_the_ledger(table, capsy
     state = execute(request, "e1")
     assert state["record"]["outcome"] == "invalid"
     assert json.loads(state["record"]["cause"])["errors"][0]["field"] == "model"
-    assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == []
+    # Only Record's once-per-execution mark is written: no reservation, no counter.
+    assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == [
+        {"pk": "e1", "sk": "RECORD", "recordedAt": ANY, "expiresAt": ANY}
+    ]
 
 
 def test_a_cost_center_route_from_the_table_calls_its_profile(table, bedrock):
@@ -212,16 +256,18 @@ def test_a_ledger_unavailable_denial_says_so(monkeypatch, catalogue):
         catalogue=catalogue,
         options=ValidationOptions(("production",), 1000, False),
     ).context
-    reservation = rate_limit.handler({"action": "reserve", "context": context, "executionId": "e1"}, None)
+    reservation = rate_limit.handler(
+        {"action": "reserve", "context": context, "executionId": "e1"}, LAMBDA_CONTEXT
+    )
     assert reservation["denial"]["reason"] == "ledger_unavailable"
     state = {"context": context, "reservation": reservation, "outcome": "denied"}
-    cause = json.loads(record_metrics.handler(state, None)["cause"])
+    cause = json.loads(record_metrics.handler(state, LAMBDA_CONTEXT)["cause"])
     assert cause["reason"] == "ledger_unavailable"
     assert cause["message"].startswith("Request denied: the budget ledger could not be reached")
 
 
 def test_settle_after_a_fail_open_admission_does_nothing(table):
-    context = validate.handler({"request": article_request(), "executionId": "e1"}, None)
+    context = validate.handler({"request": article_request(), "executionId": "e1"}, LAMBDA_CONTEXT)
     reservation = {
         "decision": "approved",
         "requestId": context["requestId"],
@@ -236,7 +282,7 @@ def test_settle_after_a_fail_open_admission_does_nothing(table):
             "invocation": {},
             "executionId": "e1",
         },
-        None,
+        LAMBDA_CONTEXT,
     )
     assert result == {"state": "absent", "deltas": []}
     assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == []
@@ -244,13 +290,13 @@ def test_settle_after_a_fail_open_admission_does_nothing(table):
 
 def test_an_unknown_action_is_refused(table):
     with pytest.raises(ValueError, match="action is 'refund'"):
-        rate_limit.handler({"action": "refund", "context": {}, "executionId": "e"}, None)
+        rate_limit.handler({"action": "refund", "context": {}, "executionId": "e"}, LAMBDA_CONTEXT)
 
 
 def test_a_dropped_top_k_is_logged_as_a_warning(table, logs):
     put_route(table, "llama", kind="model", modelId="meta.llama3-1-8b-instruct-v1:0")
     context = validate.handler(
-        {"request": {**article_request(), "model": "llama"}, "executionId": "e1"}, None
+        {"request": {**article_request(), "model": "llama"}, "executionId": "e1"}, LAMBDA_CONTEXT
     )
     assert context["valid"] is True
     assert "additionalModelRequestFields" not in context["converse"]
@@ -266,4 +312,4 @@ def test_validate_without_its_table_names_the_missing_variable(monkeypatch):
     monkeypatch.delenv("TOLLGATE_TABLE_NAME")
     settings.get_settings.cache_clear()
     with pytest.raises(SettingsError, match="TOLLGATE_TABLE_NAME is not set: it names the DynamoDB table"):
-        validate.handler({"request": article_request(), "executionId": "e1"}, None)
+        validate.handler({"request": article_request(), "executionId": "e1"}, LAMBDA_CONTEXT)

@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import NAMESPACE, article_request, article_routes, emf_blobs, use_env
+from lambda_context import LAMBDA_CONTEXT
 
 from tollgate import clients
 from tollgate.handlers import record_metrics
@@ -107,7 +108,7 @@ def record_line(logs):
 
 def test_a_success_emits_every_metric_with_five_dimensions(context, capsys, logs):
     state = succeeded(context)
-    result = record_metrics.handler(state, None)
+    result = record_metrics.handler(state, LAMBDA_CONTEXT)
     assert result == {"outcome": "succeeded", "output": invocation(context)}
     blob = single_blob(capsys)
     assert metric_values(blob) == {
@@ -148,7 +149,7 @@ def test_a_denial_ends_in_rate_limit_exceeded_with_a_readable_cause(context, cap
         },
     }
     result = record_metrics.handler(
-        {"context": context, "reservation": reservation, "outcome": "denied"}, None
+        {"context": context, "reservation": reservation, "outcome": "denied"}, LAMBDA_CONTEXT
     )
     assert result["outcome"] == "denied"
     cause = json.loads(result["cause"])
@@ -180,7 +181,7 @@ def test_a_permanent_denial_says_it_can_never_fit(context, capsys):
         "retryAfterSeconds": None,
     }
     state = {"context": context, "reservation": {"decision": "denied", "denial": denial}, "outcome": "denied"}
-    cause = json.loads(record_metrics.handler(state, None)["cause"])
+    cause = json.loads(record_metrics.handler(state, LAMBDA_CONTEXT)["cause"])
     assert cause["retryAfterSeconds"] is None
     assert cause["message"].endswith("It can never fit: the request needs more than the whole limit.")
 
@@ -189,7 +190,7 @@ def test_an_invalid_request_ends_in_validation_error_listing_the_fields(catalogu
     bad = {**article_request(), "model": "gpt-4", "requestId": "req-9"}
     del bad["tags"]["applicationId"]
     context = validate_request(bad, routes=article_routes(), catalogue=catalogue, options=OPTIONS).context
-    result = record_metrics.handler({"context": context, "outcome": "invalid"}, None)
+    result = record_metrics.handler({"context": context, "outcome": "invalid"}, LAMBDA_CONTEXT)
     cause = json.loads(result["cause"])
     assert cause["error"] == "ValidationError"
     assert cause["requestId"] == "req-9"
@@ -221,7 +222,7 @@ def test_a_model_failure_ends_in_invocation_failed_with_the_model_error(context,
         "release": {"state": "released", "deltas": []},
         "outcome": "failed",
     }
-    result = record_metrics.handler(state, None)
+    result = record_metrics.handler(state, LAMBDA_CONTEXT)
     cause = json.loads(result["cause"])
     assert cause == {
         "requestId": "req-1",
@@ -242,7 +243,7 @@ def test_a_model_failure_ends_in_invocation_failed_with_the_model_error(context,
 
 def test_a_reserve_crash_is_a_failure_of_the_reserve_stage(context, capsys):
     state = {"context": context, "error": lambda_error("LedgerBusy", "kept conflicting"), "outcome": "failed"}
-    cause = json.loads(record_metrics.handler(state, None)["cause"])
+    cause = json.loads(record_metrics.handler(state, LAMBDA_CONTEXT)["cause"])
     assert cause["stage"] == "reserve"
     assert cause["modelError"] == {"code": "LedgerBusy", "message": "kept conflicting"}
     assert cause["message"] == "Tollgate's reserve step failed: LedgerBusy: kept conflicting"
@@ -256,7 +257,7 @@ def test_a_validate_crash_is_recorded_from_the_raw_request(capsys):
         "error": {"Error": "Lambda.ServiceException", "Cause": "Rate exceeded"},
         "outcome": "failed",
     }
-    result = record_metrics.handler(state, None)
+    result = record_metrics.handler(state, LAMBDA_CONTEXT)
     cause = json.loads(result["cause"])
     assert cause["requestId"] == "mine-1"
     assert cause["stage"] == "validate"
@@ -275,7 +276,7 @@ def test_a_replay_returns_the_stored_result_and_counts_no_tokens(context, capsys
     stored = invocation(context)
     reservation = {**approved(context), "decision": "replay", "counters": [], "result": stored}
     result = record_metrics.handler(
-        {"context": context, "reservation": reservation, "outcome": "succeeded"}, None
+        {"context": context, "reservation": reservation, "outcome": "succeeded"}, LAMBDA_CONTEXT
     )
     assert result["output"] == {**stored, "replayed": True}
     assert metric_values(single_blob(capsys)) == {
@@ -287,7 +288,7 @@ def test_a_replay_returns_the_stored_result_and_counts_no_tokens(context, capsys
 def test_prompts_and_responses_are_logged_only_when_asked(context, monkeypatch, logs):
     use_env(monkeypatch, TOLLGATE_LOG_PROMPTS="true")
     state = succeeded(context)
-    record_metrics.handler(state, None)
+    record_metrics.handler(state, LAMBDA_CONTEXT)
     line = record_line(logs)
     assert line["responseText"] == "S3 stores objects."
     assert line["prompt"]["messages"][0]["content"][0]["text"].startswith("Explain the benefits")
@@ -296,7 +297,7 @@ def test_prompts_and_responses_are_logged_only_when_asked(context, monkeypatch, 
 def test_the_cloudwatch_api_sink_makes_one_put_metric_data_call(context, monkeypatch, aws, capsys):
     use_env(monkeypatch, TOLLGATE_METRICS_SINK="cloudwatch_api")
     state = succeeded(context)
-    record_metrics.handler(state, None)
+    record_metrics.handler(state, LAMBDA_CONTEXT)
     assert emf_blobs(capsys.readouterr().out) == []
 
     cloudwatch = boto3.client("cloudwatch")
@@ -341,7 +342,7 @@ def test_a_put_metric_data_error_falls_back_to_emf_and_never_raises(context, mon
     monkeypatch.setattr(clients, "cloudwatch", lambda: client)
     with Stubber(client) as stubber:
         stubber.add_client_error("put_metric_data", service_error_code="AccessDenied", http_status_code=403)
-        result = record_metrics.handler(succeeded(context), None)
+        result = record_metrics.handler(succeeded(context), LAMBDA_CONTEXT)
     assert result["outcome"] == "succeeded"
     assert metric_values(single_blob(capsys))["TotalRequests"] == (1.0, "Count")
     errors = [line for line in logs() if line["level"] == "ERROR"]
@@ -356,4 +357,4 @@ def test_record_without_a_namespace_names_the_variable(context, monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE")
     settings.get_settings.cache_clear()
     with pytest.raises(SettingsError, match="POWERTOOLS_METRICS_NAMESPACE is not set"):
-        record_metrics.handler({"context": context, "outcome": "invalid"}, None)
+        record_metrics.handler({"context": context, "outcome": "invalid"}, LAMBDA_CONTEXT)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from asl_flow import execute
 from conftest import article_routes, converse_response, put_limit, put_route, use_env
+from lambda_context import LAMBDA_CONTEXT
 
 from tollgate.catalogue import load_catalogue
 from tollgate.handlers import invoke, rate_limit, record_metrics, validate
@@ -21,10 +22,10 @@ from tollgate.payload import (
 from tollgate.routing import default_routes, resolve
 
 HANDLERS = {
-    "validate_function_arn": lambda event: validate.handler(event, None),
-    "rate_limit_function_arn": lambda event: rate_limit.handler(event, None),
-    "invoke_function_arn": lambda event: invoke.handler(event, None),
-    "record_metrics_function_arn": lambda event: record_metrics.handler(event, None),
+    "validate_function_arn": lambda event: validate.handler(event, LAMBDA_CONTEXT),
+    "rate_limit_function_arn": lambda event: rate_limit.handler(event, LAMBDA_CONTEXT),
+    "invoke_function_arn": lambda event: invoke.handler(event, LAMBDA_CONTEXT),
+    "record_metrics_function_arn": lambda event: record_metrics.handler(event, LAMBDA_CONTEXT),
 }
 # Text that costs the most bytes per character in JSON: 3-byte CJK, 4-byte emoji, escaped quotes,
 # backslashes and newlines, 6-byte escaped control characters.

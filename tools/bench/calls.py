@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -25,6 +26,14 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from . import asl_walk
+
+# What Powertools' inject_lambda_context reads from the Lambda context.
+LAMBDA_CONTEXT = SimpleNamespace(
+    function_name="tollgate-bench",
+    memory_limit_in_mb=256,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tollgate-bench",
+    aws_request_id="00000000-0000-0000-0000-000000000000",
+)
 
 CONSUMED_CAPACITY_OPERATIONS = {
     "GetItem",
@@ -240,7 +249,7 @@ class Pipeline:
 
         def call(event: Any) -> Any:
             try:
-                result = handler(json.loads(json.dumps(event)), None)
+                result = handler(json.loads(json.dumps(event)), LAMBDA_CONTEXT)
             except Exception as error:
                 cause = json.dumps({"errorMessage": str(error), "errorType": type(error).__name__})
                 raise asl_walk.TaskFailed(type(error).__name__, cause) from error

@@ -9,7 +9,9 @@ execution does not call the model again: that earlier call may have run (ModelOu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tollgate import clients
 from tollgate.bedrock import (
@@ -20,15 +22,19 @@ from tollgate.bedrock import (
     read_timeout_seconds,
 )
 from tollgate.ledger import Ledger, RequestRef
-from tollgate.observability import logger
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import fit_for_state, success_output
 from tollgate.settings import get_settings
+from tollgate.shapes import Invocation
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
     settings = get_settings()
     request = event["context"]
     execution_id = event.get("executionId")
+    logger.append_keys(requestId=request.get("requestId"), executionId=execution_id)
     reservation = event.get("reservation") or {}
     ref = RequestRef.of(request)
     ledger = None
@@ -38,8 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         mark = ledger.mark_invoking(ref, execution_id)
         if mark["mark"] == "already_invoking":
             logger.warning(
-                "An earlier attempt of this execution already called the model: not calling it again",
-                extra={"requestId": ref.request_id, "executionId": execution_id},
+                "An earlier attempt of this execution already called the model: not calling it again"
             )
             raise ModelOutcomeUnknown(
                 "PreviousAttemptUnfinished",
@@ -68,7 +73,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning(
             f"Model call failed: {type(error).__name__}",
             extra={
-                "requestId": request["requestId"],
                 "modelId": request["modelId"],
                 "errorCode": error.code,
                 "retryable": error.retryable,
@@ -76,23 +80,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "readTimeoutSeconds": timeout,
             },
         )
-        if ledger is not None and not error.may_have_run:
+        if ledger is not None and execution_id and not error.may_have_run:
             # The model did not run: take the mark back so that a retry may call it.
             try:
                 ledger.unmark_invoking(ref, execution_id)
             except Exception as unmark_error:  # noqa: BLE001 - a retry then charges, which is safe
                 logger.warning("Could not take the invoking mark back", extra={"error": str(unmark_error)})
         raise
-    output = fit_for_state(success_output(request, result), settings.max_request_bytes)
+    output = cast(Invocation, fit_for_state(success_output(request, result), settings.max_request_bytes))
     if output["response"].get("truncated"):
         logger.warning(
             "Response text cut to fit the Step Functions state",
-            extra={"requestId": output["requestId"], "modelId": output["modelId"]},
+            extra={"modelId": output["modelId"]},
         )
     logger.info(
         "Model call succeeded",
         extra={
-            "requestId": output["requestId"],
             "modelId": output["modelId"],
             "stopReason": output["response"]["stopReason"],
             "usage": output["usage"],
@@ -102,7 +105,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     if settings.log_prompts:
-        logger.info(
-            "Response", extra={"requestId": output["requestId"], "responseText": output["response"]["text"]}
-        )
+        logger.info("Response", extra={"responseText": output["response"]["text"]})
     return output

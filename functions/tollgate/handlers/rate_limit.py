@@ -3,33 +3,39 @@ after an error of unknown kind: charge the estimate if the model may have run, e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
 from tollgate.alerts import AlertPublisher
 from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
-from tollgate.ledger import Ledger, LedgerUnavailable, RequestRef
-from tollgate.observability import logger
+from tollgate.ledger import Closure, Ledger, LedgerUnavailable, RequestRef
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.settings import get_settings
+from tollgate.shapes import Invocation, Reservation
 from tollgate.states import State
 
 ACTIONS = ("reserve", "settle", "release", "resolve")
 
 
-def stored_for_replay(invocation: dict[str, Any]) -> dict[str, Any]:
+def stored_for_replay(invocation: Invocation) -> dict[str, Any]:
     """What the reservation keeps of a success output: all of it, or, when invoke marked it
     ``replayable: false`` (too large), the output without its response text. The counters are still
     settled at the real usage either way."""
     if invocation.get("replayable", True):
-        return invocation
+        return dict(invocation)
     response = {k: v for k, v in invocation["response"].items() if k != "text"}
     return {**invocation, "response": response}
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Closure:
+    request_id = (event.get("context") or {}).get("requestId")
+    logger.append_keys(requestId=request_id, executionId=event.get("executionId"))
     action = event.get("action")
     if action not in ACTIONS:
         raise ValueError(f"action is {action!r}; it must be one of {', '.join(ACTIONS)}.")
@@ -53,25 +59,25 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             cache_seconds=settings.config_cache_seconds,
             catalogue=load_catalogue(),
         )
-        result = ledger.reserve(request, execution_id, store.limits)
-        denial = result.get("denial") or {}
+        reserved = cast(Reservation, ledger.reserve(request, execution_id, store.limits))
+        denial = reserved.get("denial")
         logger.info(
-            f"Reserve: {result['decision']}",
+            f"Reserve: {reserved['decision']}",
             extra={
-                "requestId": request["requestId"],
-                "decision": result["decision"],
-                "reason": denial.get("reason"),
-                "limitId": (denial.get("limit") or {}).get("id"),
-                "counters": len(result["counters"]),
-                "failOpen": result["failOpen"],
+                "decision": reserved["decision"],
+                "reason": denial and denial["reason"],
+                "limitId": ((denial and denial.get("limit")) or {}).get("id"),
+                "counters": len(reserved["counters"]),
+                "failOpen": reserved["failOpen"],
             },
         )
-        return result
+        return reserved
 
     reservation = event.get("reservation") or {}
     if reservation.get("failOpen"):
-        return {"state": State.ABSENT.value, "deltas": []}  # nothing reserved: nothing to close
+        return {"state": State.ABSENT, "deltas": []}  # nothing reserved: nothing to close
     ref = RequestRef.of(request)
+    result: Closure
     try:
         if action == "settle":
             invocation = event["invocation"]
@@ -86,6 +92,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise LedgerUnavailable(f"Could not {action} request {request['requestId']}: {error}") from error
     logger.info(
         f"{action.capitalize()}: {result['state']}",
-        extra={"requestId": request["requestId"], "state": result["state"], "deltas": result["deltas"]},
+        extra={"state": result["state"], "deltas": result["deltas"]},
     )
     return {"state": result["state"], "deltas": result["deltas"]}

@@ -10,26 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
 from tollgate.ledger import Ledger
 from tollgate.metrics import emit
-from tollgate.observability import logger
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import record
 from tollgate.settings import get_settings
+from tollgate.shapes import RecordResult
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> RecordResult:
     settings = get_settings()
-    namespace = settings.metrics_namespace
+    namespace = settings.metrics_namespace  # a missing namespace fails here, before anything is claimed
     # Input: {state, executionId} from the state machine; a bare state is accepted too.
     execution_id = event.get("executionId") if "state" in event else None
     state = event["state"] if "state" in event else event
+    logger.append_keys(requestId=_request_id(state), executionId=execution_id)
     recorded = record(state, settings.allowed_environments)
     log = dict(recorded.log)
-    log["executionId"] = execution_id
-    if _claim(settings.table_name, execution_id, log["requestId"]):
+    logger.append_keys(requestId=log.pop("requestId", None))
+    if _claim(settings.table_name, execution_id):
         try:
             log["metricsSink"] = emit(
                 recorded.metrics,
@@ -39,9 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 cloudwatch=clients.cloudwatch,
             )
         except Exception as error:  # noqa: BLE001 - a metrics failure must never fail the request
-            logger.exception(
-                "Metrics could not be emitted", extra={"requestId": log["requestId"], "error": str(error)}
-            )
+            logger.exception("Metrics could not be emitted", extra={"error": str(error)})
             log["metricsSink"] = None
     else:
         log["metricsSink"] = "already-recorded"
@@ -51,7 +54,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return recorded.result()
 
 
-def _claim(table_name: str, execution_id: str | None, request_id: Any) -> bool:
+def _request_id(state: Any) -> str | None:
+    """The request's ID as far as the state knows it before Record reads it (for the log keys)."""
+    if not isinstance(state, dict):
+        return None
+    context = state.get("context")
+    found = context.get("requestId") if isinstance(context, dict) else state.get("requestId")
+    return found if isinstance(found, str) else None
+
+
+def _claim(table_name: str, execution_id: str | None) -> bool:
     """Whether this call emits the metrics. Without an execution ID (a direct call) there is
     nothing to claim; if the mark cannot be written, emitting risks a double count on a retry,
     which is better than a request that is never counted."""
@@ -60,14 +72,8 @@ def _claim(table_name: str, execution_id: str | None, request_id: Any) -> bool:
     try:
         claimed = Ledger(clients.dynamodb(), table_name).claim_record(execution_id)
     except (BotoCoreError, ClientError) as error:
-        logger.warning(
-            "Could not claim the record mark; emitting anyway",
-            extra={"requestId": request_id, "error": str(error)},
-        )
+        logger.warning("Could not claim the record mark; emitting anyway", extra={"error": str(error)})
         return True
     if not claimed:
-        logger.info(
-            "This execution's metrics were already emitted (a retried Record)",
-            extra={"requestId": request_id, "executionId": execution_id},
-        )
+        logger.info("This execution's metrics were already emitted (a retried Record)")
     return claimed

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tollgate import clients
 from tollgate.ledger import Ledger
 from tollgate.metrics import DIMENSIONS, emit, emit_count
-from tollgate.observability import logger
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import UNRESOLVED
 from tollgate.settings import get_settings
 from tollgate.states import State
@@ -23,7 +25,9 @@ from tollgate.states import State
 SWEPT_METRICS = {"TotalRequests": 1, "RateLimitApproved": 1, "InvocationFailed": 1}
 
 
-def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     ledger = Ledger(clients.dynamodb(), settings.table_name, lease_seconds=settings.lease_seconds)
     swept = ledger.sweep()
@@ -32,6 +36,8 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         item, closure = entry["item"], entry["closure"]
         summary[closure["state"]] += 1
         execution_id = str(item.get("executionId"))
+        # The lines about this reservation carry its request and execution, like the execution's own.
+        logger.append_keys(requestId=item.get("requestId"), executionId=execution_id)
         recorded = ledger.claim_record(execution_id)
         if recorded:
             summary["recorded"] += 1
@@ -47,15 +53,14 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         logger.warning(
             f"Swept a reservation whose lease expired: {closure['state']}",
             extra={
-                "requestId": item.get("requestId"),
                 "applicationId": item.get("applicationId"),
-                "executionId": execution_id,
                 "state": closure["state"],
                 "deltas": closure["deltas"],
                 "leaseExpiresAt": item.get("leaseExpiresAt"),
                 "outcomeRecorded": recorded,
             },
         )
+    logger.remove_keys(["requestId", "executionId"])  # the summary is about no one request
     emit_count(
         "SweptReservations",
         len(swept),

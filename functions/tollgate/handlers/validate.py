@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tollgate import clients
 from tollgate.bedrock import TokenCounter
 from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
-from tollgate.observability import logger
+from tollgate.observability import capture_lambda_handler, logger
 from tollgate.settings import get_settings
+from tollgate.shapes import RequestContext
 from tollgate.tokens import COUNT_TOKENS
 from tollgate.validation import ValidationOptions, validate_request
 
 _counter: TokenCounter | None = None
 
 
-def _count_tokens(read_timeout_seconds: int) -> TokenCounter:
+def _count_tokens(read_timeout_seconds: int | None) -> TokenCounter:
     """One counter per container, so that a model that does not support CountTokens is asked once."""
     global _counter
     if _counter is None:
@@ -30,7 +33,14 @@ def _count_tokens(read_timeout_seconds: int) -> TokenCounter:
     return _counter
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> RequestContext:
+    raw = event.get("request")
+    raw_id = raw.get("requestId") if isinstance(raw, dict) else None
+    logger.append_keys(
+        requestId=raw_id if isinstance(raw_id, str) else None, executionId=event.get("executionId")
+    )
     settings = get_settings()
     catalogue = load_catalogue()
     store = ConfigStore(
@@ -59,30 +69,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         options=options,
         count_tokens=count_tokens,
     )
-    result = validation.context
+    result = cast(RequestContext, validation.context)
+    logger.append_keys(requestId=result["requestId"])
     for parameter in validation.dropped_parameters:
         logger.warning(
             f"Dropped {parameter}: the model family has no such setting",
-            extra={
-                "requestId": result["requestId"],
-                "family": result["family"],
-                "modelId": result["modelId"],
-            },
+            extra={"family": result["family"], "modelId": result["modelId"]},
         )
     if validation.valid:
         logger.info(
             "Request valid",
-            extra={
-                "requestId": result["requestId"],
-                "route": result["route"],
-                "estimate": result["estimate"],
-            },
+            extra={"route": result["route"], "estimate": result["estimate"]},
         )
         if settings.log_prompts:
-            logger.info("Prompt", extra={"requestId": result["requestId"], "converse": result["converse"]})
+            logger.info("Prompt", extra={"converse": result["converse"]})
     else:
         logger.info(
             "Request invalid",
-            extra={"requestId": result["requestId"], "invalidFields": [e["field"] for e in result["errors"]]},
+            extra={"invalidFields": [e["field"] for e in result["errors"]]},
         )
     return result

@@ -72,7 +72,7 @@ run "localstack_example_plans_with_its_demo_defaults" {
   }
 
   assert {
-    condition     = var.metrics_sink == "cloudwatch_api" && var.localstack_endpoint == "http://localhost:4566" && output.metrics_namespace == "GenAIRateLimiting"
+    condition     = length(regexall("metrics_sink += \"cloudwatch_api\"", file("examples/localstack/main.tf"))) == 1 && var.localstack_endpoint == "http://localhost:4566" && output.metrics_namespace == "GenAIRateLimiting"
     error_message = "The LocalStack example must publish with PutMetricData and talk to LocalStack on port 4566 by default."
   }
 
