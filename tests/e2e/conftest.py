@@ -28,12 +28,42 @@ def aws(localstack_endpoint):
     return make
 
 
+WARM_UP_EXECUTIONS = 20  # as many as the widest parallel burst of the tests
+
+
+def _warm_up(aws, applied) -> None:
+    """Start as many execution environments of each function as the parallel tests use, once.
+
+    On AWS a cold start takes about a second; LocalStack's host executor starts a Python process
+    per environment, and twenty at once on two cores can outlast the states' 10 s TimeoutSeconds
+    (which the Express bound keeps tight: tools/workflow_bound.py). The warm-up's own outcomes are
+    not asserted: an environment that was still starting is reused once it has started."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tollgate import cli
+
+    sfn = aws("stepfunctions")
+    body = {
+        "model": "nova-micro",
+        "prompt": {"messages": [{"role": "user", "content": "Warm up."}], "parameters": {"max_tokens": 20}},
+        "tags": {"applicationId": RUN.app("warm-up"), "costCenter": "e2e", "environment": "dev"},
+    }
+
+    def one(_: int) -> str:
+        return cli.run_request(sfn, applied.state_machine_arn, body, express=True).name
+
+    with ThreadPoolExecutor(max_workers=WARM_UP_EXECUTIONS) as pool:
+        list(pool.map(one, range(WARM_UP_EXECUTIONS)))
+
+
 def _deployed(aws, tmp_path_factory, variables, workspace: str, name: str):
     """Apply examples/localstack with ``variables``; destroy it afterwards and check nothing is left."""
     import deployment as tf
 
     var_file = tmp_path_factory.mktemp("terraform") / f"{workspace}.tfvars.json"
     applied = tf.apply(RUN, variables, workspace, var_file)
+    if variables.get("workflow_type", "EXPRESS") == "EXPRESS":
+        _warm_up(aws, applied)
     yield applied
     tf.destroy(applied)
     left = tf.leftovers(aws, name)
