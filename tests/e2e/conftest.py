@@ -36,8 +36,11 @@ def _warm_up(aws, applied) -> None:
 
     On AWS a cold start takes about a second; LocalStack's host executor starts a Python process
     per environment, and twenty at once on two cores can outlast the states' 10 s TimeoutSeconds
-    (which the Express bound keeps tight: tools/workflow_bound.py). The warm-up's own outcomes are
-    not asserted: an environment that was still starting is reused once it has started."""
+    (which the Express bound keeps tight: tools/workflow_bound.py). The warm-up application has a
+    limit of 0 requests (tests/e2e/deployment.py), so every warm-up request is denied before any
+    reservation or model call: nothing is left for the sweeper, and only TotalRequests and
+    RateLimitDenied are counted. The outcomes are not asserted: an environment that was still
+    starting is reused once it has started."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tollgate import cli

@@ -138,6 +138,9 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "unit": "total_tokens",
                 "limit": 100,
             },
+            # The warm-up's requests are all denied (tests/e2e/conftest.py): they start environments
+            # of validate, rate-limit and record-metrics without holding a reservation.
+            {"scope": {"applicationId": run.app("warm-up")}, "window": day, "unit": "requests", "limit": 0},
             # A sharded limit (issue 9, P5): 20 requests over 4 counter items (tests/e2e/test_shards.py).
             {
                 "scope": {"applicationId": run.app("shards")},
