@@ -10,6 +10,7 @@ import time
 import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -305,6 +306,68 @@ def test_state_machines_describe_their_tracing_configuration(aws, role):
             assert described["tracingConfiguration"] == (tracing or {"enabled": False})
         finally:
             sfn.delete_state_machine(stateMachineArn=arn)
+
+
+# --- CloudWatch ------------------------------------------------------------------------------------
+def test_a_statistic_reads_the_series_with_exactly_the_dimensions_asked_for(aws):
+    """As on AWS: {Environment=prod} is not Environment=production, {Model=m} is not {Model=m,
+    Application=a}, and no dimensions is the series without any (LocalStack alone matches the
+    first two as LIKE substrings; the project's hook makes the match exact)."""
+    cw = aws("cloudwatch")
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    series = {
+        (("Environment", "prod"),): 1.0,
+        (("Environment", "production"),): 10.0,
+        (("Model", "m"),): 100.0,
+        (("Application", "a"), ("Model", "m")): 1000.0,
+        (("Application", "a-b"), ("Model", "m")): 10000.0,
+        (): 100000.0,
+    }
+    cw.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "Count", "Dimensions": [{"Name": k, "Value": v} for k, v in key], "Value": value}
+            for key, value in series.items()
+        ],
+    )
+    end = datetime.now(UTC) + timedelta(minutes=5)
+    start = end - timedelta(hours=1)
+    keys = list(series)
+    result = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": f"q{i}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": "Count",
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in key],
+                    },
+                    "Period": 3600,
+                    "Stat": "Sum",
+                },
+            }
+            for i, key in enumerate(keys)
+        ],
+        StartTime=start,
+        EndTime=end,
+    )
+    read = {keys[int(r["Id"][1:])]: sum(r["Values"]) for r in result["MetricDataResults"]}
+    assert read == series
+    for key, value in series.items():
+        stats = cw.get_metric_statistics(
+            Namespace=namespace,
+            MetricName="Count",
+            Dimensions=[{"Name": k, "Value": v} for k, v in key],
+            StartTime=start,
+            EndTime=end,
+            Period=3600,
+            Statistics=["Sum"],
+        )
+        assert sum(p["Sum"] for p in stats["Datapoints"]) == value, key
+    # ListMetrics filters by a subset of the dimensions, as on AWS.
+    listed = cw.list_metrics(Namespace=namespace, Dimensions=[{"Name": "Model", "Value": "m"}])["Metrics"]
+    assert len(listed) == 3
 
 
 # --- DynamoDB Local -------------------------------------------------------------------------------

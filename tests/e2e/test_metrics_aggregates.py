@@ -23,24 +23,9 @@ AGGREGATES = [(), ("Model",), ("CostCenter",), ("Environment",), ("Application",
 
 
 def series_sums(cw, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """Sum over the last hours of every series of ``metric``, keyed by its exact dimensions.
-
-    LocalStack matches a query's dimensions as a subset (its store filters with SQL LIKE): a query
-    for {Model=x} also returns every series that has Model=x among more dimensions, where AWS
-    returns only the series with exactly {Model=x}. A query without dimensions matches exactly.
-    So the exact value of a series is what LocalStack returns for it minus the exact values of the
-    listed series that strictly contain its dimensions (largest sets first).
-    """
-    read = _localstack_sums(cw, metric)
-    exact: dict[tuple[tuple[str, str], ...], float] = {}
-    for key in sorted(read, key=len, reverse=True):
-        larger = [k for k in exact if key and set(key) < set(k)]
-        exact[key] = read[key] - sum(exact[k] for k in larger)
-    return exact
-
-
-def _localstack_sums(cw, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """What GetMetricData returns for each listed series of ``metric`` (its own dimensions as the query)."""
+    """Sum over the last hours of every listed series of ``metric``, keyed by its exact dimensions,
+    each read with GetMetricData asking for exactly those dimensions (which LocalStack matches
+    exactly only with the project's hook, as AWS does: test_localstack_host.py)."""
     listed = []
     for page in cw.get_paginator("list_metrics").paginate(Namespace=NAMESPACE, MetricName=metric):
         listed += page["Metrics"]

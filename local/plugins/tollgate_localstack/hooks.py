@@ -1,5 +1,6 @@
 """Start-up hooks: the fault switch's HTTP routes, S3's scratch folder kept inside our tmp, Step
 Functions' tracing configuration described as AWS does, a missing dashboard reported as AWS does,
+CloudWatch's GetMetricData and GetMetricStatistics matching a series' dimensions exactly as AWS does,
 Step Functions made cheaper here (JSONPath parsing and each definition's parse tree cached, the
 execution log delivered in the background; TOLLGATE_SFN_SPEEDUPS=0 turns these three off, to
 measure them), executions profiled on request (TOLLGATE_SFN_PROFILE), and services started in the
@@ -27,6 +28,7 @@ def tollgate_setup() -> None:
     s3_provider.DEFAULT_S3_TMP_DIR = os.path.join(os.environ.get("TMPDIR", "/tmp"), "localstack-s3-storage")
     _describe_tracing_configuration()
     _dashboard_not_found()
+    _exact_dimension_match()
     if os.environ.get("TOLLGATE_SFN_SPEEDUPS", "1") != "0":
         _cache_jsonpath_parsing()
         _cache_definition_parse()
@@ -51,6 +53,32 @@ def _dashboard_not_found() -> None:
             if "does not exist" in str(e):
                 raise DashboardNotFoundError(str(e)) from e
             raise
+
+
+def _exact_dimension_match() -> None:
+    """GetMetricData and GetMetricStatistics return the one series whose dimensions are exactly the
+    query's, on AWS. LocalStack keeps a series' dimensions as one string ``Name=Value<TAB>...``
+    (sorted by name) and selects with ``LIKE '%Name=Value%...'``: a query for {Model=x} also sums
+    every series with Model=x among more dimensions, and {Environment=prod} also sums
+    Environment=production. While a statistic is read, the search pattern is the stored string
+    itself, so the match is exact (but for LIKE's case-insensitivity and ``_``/``%`` inside values).
+    ListMetrics keeps the subset match, which is what AWS does there."""
+    from localstack.services.cloudwatch.cloudwatch_database_helper import CloudwatchDatabase
+    from localstack.utils.patch import patch
+
+    reading = threading.local()
+
+    @patch(CloudwatchDatabase.get_metric_data_stat)
+    def get_metric_data_stat(fn, self, *args, **kwargs):
+        reading.exact = True
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            reading.exact = False
+
+    @patch(CloudwatchDatabase._get_ordered_dimensions_with_separator)
+    def ordered_dimensions(fn, self, dims, for_search=False):
+        return fn(self, dims, for_search=for_search and not getattr(reading, "exact", False))
 
 
 def _cache_jsonpath_parsing() -> None:
