@@ -27,6 +27,15 @@ locals {
   # The definition template as written (function ARNs still `$${<key>_function_arn}`), for rules
   # that compare its TimeoutSeconds with the function timeouts.
   asl_template = jsondecode(file("${path.module}/asl/tollgate.asl.json"))
+  # The Invoke state's TimeoutSeconds. EXPRESS keeps the template's (45 s), which holds the
+  # longest execution under the 5-minute limit (tools/workflow_bound.py). STANDARD has no such
+  # limit: Invoke waits as long as the invoke function may run plus 5 s, so lambda_timeouts.invoke
+  # (up to 900 s) is what bounds a generation there.
+  invoke_state_timeout_seconds = (
+    var.workflow_type == "STANDARD"
+    ? max(local.asl_template.States.Invoke.TimeoutSeconds, var.lambda_timeouts.invoke + 5)
+    : local.asl_template.States.Invoke.TimeoutSeconds
+  )
 
   # --- the model catalogue: one price table, shared with the Python package ----------------
   catalogue = jsondecode(file("${path.module}/functions/tollgate/data/models.json"))

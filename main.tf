@@ -298,7 +298,7 @@ locals {
     )
   })
 
-  state_machine_definition = templatefile("${path.module}/asl/tollgate.asl.json", {
+  rendered_definition = templatefile("${path.module}/asl/tollgate.asl.json", {
     validate_function_arn       = local.function_arns.validate
     rate_limit_function_arn     = local.function_arns.rate_limit
     invoke_function_arn         = local.function_arns.invoke
@@ -306,6 +306,19 @@ locals {
     table_name                  = local.table_name
     metrics_namespace           = var.metrics_namespace
   })
+  # The template as written, unless the Invoke state's timeout differs from it (STANDARD with a
+  # longer invoke function: locals.tf, invoke_state_timeout_seconds).
+  state_machine_definition = (
+    local.invoke_state_timeout_seconds == local.asl_template.States.Invoke.TimeoutSeconds
+    ? local.rendered_definition
+    : jsonencode(merge(jsondecode(local.rendered_definition), {
+      States = merge(jsondecode(local.rendered_definition).States, {
+        Invoke = merge(jsondecode(local.rendered_definition).States.Invoke, {
+          TimeoutSeconds = local.invoke_state_timeout_seconds
+        })
+      })
+    }))
+  )
 }
 
 resource "aws_iam_role_policy" "state_machine" {

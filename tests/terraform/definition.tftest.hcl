@@ -317,3 +317,64 @@ run "standard_when_chosen" {
     error_message = "The function ARNs must follow the name."
   }
 }
+
+# --- the Invoke state's timeout: the template's under EXPRESS, sized from the function under STANDARD
+
+run "express_keeps_the_templates_invoke_timeout" {
+  command = plan
+  variables {
+    lambda_timeouts = { invoke = 44 }
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.TimeoutSeconds == 45
+    error_message = "EXPRESS keeps Invoke's 45 s, which holds the longest path under the 5-minute limit."
+  }
+}
+
+run "standard_waits_as_long_as_the_invoke_function_may_run" {
+  command = plan
+  variables {
+    workflow_type   = "STANDARD"
+    lambda_timeouts = { invoke = 600 }
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.TimeoutSeconds == 605
+    error_message = "Under STANDARD the Invoke state must wait the invoke function's timeout plus 5 s."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, state in jsondecode(aws_sfn_state_machine.this.definition).States :
+      try(state.TimeoutSeconds == local.asl_template.States[name].TimeoutSeconds, true) if name != "Invoke"
+    ])
+    error_message = "Only the Invoke state's timeout changes; every other state keeps the template's."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.Retry == local.asl_template.States.Invoke.Retry
+    error_message = "The Invoke state's retries are the template's."
+  }
+}
+
+run "standard_with_the_default_invoke_timeout_renders_the_template" {
+  command = plan
+  variables {
+    workflow_type = "STANDARD"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this.definition).States.Invoke.TimeoutSeconds == 45
+    error_message = "The default invoke timeout (40 s) fits the template's 45 s under STANDARD too."
+  }
+}
+
+run "express_refuses_an_invoke_function_that_outlives_its_state" {
+  command = plan
+  variables {
+    lambda_timeouts              = { invoke = 600 }
+    bedrock_read_timeout_seconds = 60
+  }
+  expect_failures = [var.lambda_timeouts]
+}
