@@ -485,19 +485,18 @@ class Ledger:
 
     def release(self, ref: RequestRef, execution_id: str) -> Closure:
         """Give the estimate back: the model provably did not run."""
-        return self._close(ref, execution_id, State.RELEASED, lambda unit, reserved: -reserved, {})
+        return self._close(ref, execution_id, State.RELEASED, _release_delta, {})
 
     def charge(self, ref: RequestRef, execution_id: str) -> Closure:
         """Close the reservation at its estimate: the model may have run (unknown outcome)."""
-        return self._close(ref, execution_id, State.CHARGED, lambda unit, reserved: Decimal(0), {})
+        return self._close(ref, execution_id, State.CHARGED, _charge_delta, {})
 
     def resolve(self, ref: RequestRef, execution_id: str) -> Closure:
-        """Close after a failure whose kind is unknown: charge when the reservation was marked
-        ``invoking`` (the model may have run), release when it never was."""
-        existing = self._get_reservation(ref)
-        if existing and existing.get("state") == State.INVOKING:
-            return self.charge(ref, execution_id)
-        return self.release(ref, execution_id)
+        """Close after a failure whose kind is unknown: charge when the reservation is marked
+        ``invoking`` (the model may have run), release when it is not. The choice is made again on
+        every read of the close, so a mark that lands between the read and the write (an invoke
+        attempt still running when its state timed out) is charged, never released."""
+        return self._close(ref, execution_id, State.RELEASED, _release_delta, {}, by_mark=True)
 
     def expire(self, existing: Mapping[str, Any]) -> Closure:
         """Close a reservation whose lease expired (its execution died), whoever held it: charged
@@ -508,14 +507,7 @@ class Ledger:
         ref = RequestRef(str(existing.get("applicationId")), str(existing.get("requestId")))
         fresh = self._get_reservation(ref) or {}  # the lease index may lag, and projects few attributes
         holder = str(fresh.get("executionId"))
-        if fresh.get("state") == State.INVOKING:
-            closure = self._close(
-                ref, holder, State.CHARGED, lambda unit, reserved: Decimal(0), {}, expired=True
-            )
-        else:
-            closure = self._close(
-                ref, holder, State.RELEASED, lambda unit, reserved: -reserved, {}, expired=True
-            )
+        closure = self._close(ref, holder, State.RELEASED, _release_delta, {}, expired=True, by_mark=True)
         return closure, fresh
 
     def open_leases(self, expired_by: datetime | None = None) -> list[dict[str, Any]]:
@@ -571,7 +563,12 @@ class Ledger:
         extra: Mapping[str, tuple[str, Any]],
         *,
         expired: bool = False,
+        by_mark: bool = False,
     ) -> Closure:
+        """Close the reservation held by ``execution_id`` as ``new_state``, each counter moved by
+        ``delta_for(unit, reserved)``; with ``by_mark``, charged instead when it is read marked
+        ``invoking``. Read, decide, write on condition of what was read; again if it changed."""
+        unmarked = (new_state, delta_for)
         for attempt in range(self.max_attempts):
             existing = self._get_reservation(ref)
             now = self.clock()
@@ -582,6 +579,9 @@ class Ledger:
                 or (expired and not _lease_expired(existing, now))
             ):
                 return self._nothing_to_close(ref.request_id, execution_id, new_state, existing)
+            if by_mark:
+                marked = existing.get("state") == State.INVOKING
+                new_state, delta_for = (State.CHARGED, _charge_delta) if marked else unmarked
             deltas = []
             items = []
             for counter in existing.get("counters") or []:
@@ -691,6 +691,16 @@ class Ledger:
     def _backoff(self, attempt: int) -> None:
         if attempt + 1 < self.max_attempts:
             self.sleep(self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**attempt)))
+
+
+def _release_delta(unit: str, reserved: Decimal) -> Decimal:
+    """Releasing gives the whole estimate back."""
+    return -reserved
+
+
+def _charge_delta(unit: str, reserved: Decimal) -> Decimal:
+    """Charging keeps the estimate: no counter moves."""
+    return Decimal(0)
 
 
 # --- results ----------------------------------------------------------------------------------------

@@ -153,6 +153,70 @@ def test_a_failure_before_the_mark_is_released(table, ledger, limits, make_conte
     assert tokens(table) == 0
 
 
+class MarkBeforeFirstWrite:
+    """A DynamoDB client whose first TransactWriteItems lets ``mark`` run just before it, as an
+    invoke attempt still running when its state timed out would: between the close's read and
+    its conditional write."""
+
+    def __init__(self, client, mark):
+        self._client, self._mark, self.transactions = client, mark, 0
+
+    def transact_write_items(self, **kwargs):
+        self.transactions += 1
+        if self.transactions == 1:
+            self._mark()
+        return self._client.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_mark_that_lands_while_resolving_is_charged_not_released(
+    table, ledger, limits, make_context, clock
+):
+    """Before: resolve chose release from its first read and kept that choice when its write found
+    the reservation changed, so a model call marked in between was released: run, never counted."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ref = RequestRef.of(context)
+    ledger.reserve(context, "exec-1", limits)
+    racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.mark_invoking(ref, "exec-1"))
+    resolving = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    closure = resolving.resolve(ref, "exec-1")
+    assert racing.transactions == 2, "the first write must have lost to the mark"
+    assert closure["state"] == State.CHARGED
+    assert reservation(table)["state"] == State.CHARGED
+    assert tokens(table) == context["estimate"]["totalTokens"]
+
+
+def test_a_mark_taken_back_while_resolving_is_released(table, ledger, limits, make_context, clock):
+    """The other way round: marked when read, unmarked (the model provably did not run) before the
+    write: released, not charged."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ref = RequestRef.of(context)
+    ledger.reserve(context, "exec-1", limits)
+    assert ledger.mark_invoking(ref, "exec-1")["mark"] == "marked"
+    racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.unmark_invoking(ref, "exec-1"))
+    resolving = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    assert resolving.resolve(ref, "exec-1")["state"] == State.RELEASED
+    assert racing.transactions == 2
+    assert tokens(table) == 0
+
+
+def test_the_sweeper_charges_a_mark_that_lands_while_it_closes(table, ledger, limits, make_context, clock):
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ref = RequestRef.of(context)
+    ledger.reserve(context, "exec-1", limits)
+    clock.advance(401)
+    racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.mark_invoking(ref, "exec-1"))
+    sweeping = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    swept = sweeping.sweep()
+    assert [entry["closure"]["state"] for entry in swept] == [State.CHARGED]
+    assert tokens(table) == context["estimate"]["totalTokens"]
+
+
 def invoke_event(context):
     return {"context": context, "reservation": {"decision": "approved"}, "executionId": "exec-1"}
 
