@@ -473,15 +473,26 @@ class Ledger:
         usage: Mapping[str, Any],
         cost_usd: Any,
         result: dict[str, Any],
+        counters: Sequence[Mapping[str, Any]] | None = None,
     ) -> Closure:
+        """Correct the counters from the estimate to the real usage and store ``result``.
+
+        ``counters``: the reservation's counters as Reserve returned them to this execution (the
+        workflow passes them on). With them, the settle is one conditional transaction, no read
+        first: the condition (open, held by this execution) also guarantees they are the item's,
+        since an execution only ever holds the reservation it reserved. If the condition fails or
+        the transaction meets contention, it settles as without them (read, decide, write)."""
         actual = Amounts.from_usage(usage, cost_usd)
-        return self._close(
-            ref,
-            execution_id,
-            State.SETTLED,
-            lambda unit, reserved: actual.of(unit) - reserved,
-            {"#result": ("result", dynamodb_safe(result))},
-        )
+
+        def delta_for(unit: str, reserved: Decimal) -> Decimal:
+            return actual.of(unit) - reserved
+
+        extra = {"#result": ("result", dynamodb_safe(result))}
+        if counters is not None:
+            closed = self._close_held(ref, execution_id, State.SETTLED, delta_for, extra, counters)
+            if closed is not None:
+                return closed
+        return self._close(ref, execution_id, State.SETTLED, delta_for, extra)
 
     def release(self, ref: RequestRef, execution_id: str) -> Closure:
         """Give the estimate back: the model provably did not run."""
@@ -582,24 +593,10 @@ class Ledger:
             if by_mark:
                 marked = existing.get("state") == State.INVOKING
                 new_state, delta_for = (State.CHARGED, _charge_delta) if marked else unmarked
-            deltas = []
-            items = []
-            for counter in existing.get("counters") or []:
-                reserved = Decimal(counter["amount"])
-                delta = delta_for(counter["unit"], reserved)
-                deltas.append(
-                    {
-                        "limitId": counter["limitId"],
-                        "unit": counter["unit"],
-                        "reserved": reserved,
-                        "delta": delta,
-                    }
-                )
-                if delta:
-                    items.append(_counter_adjust_request(self.table_name, counter, delta, now))
+            deltas, items = _closing_writes(self.table_name, existing.get("counters") or [], delta_for, now)
             items.append(
                 _reservation_close_request(
-                    self.table_name, ref, execution_id, existing["state"], new_state, now, extra
+                    self.table_name, ref, execution_id, (existing["state"],), new_state, now, extra
                 )
             )
             try:
@@ -617,6 +614,36 @@ class Ledger:
         raise LedgerBusy(
             f"Could not mark request {ref.request_id} {new_state}: the transaction kept conflicting."
         )
+
+    def _close_held(
+        self,
+        ref: RequestRef,
+        execution_id: str,
+        new_state: State,
+        delta_for: Callable[[str, Decimal], Decimal],
+        extra: Mapping[str, tuple[str, Any]],
+        counters: Sequence[Mapping[str, Any]],
+    ) -> Closure | None:
+        """One attempt to close the reservation from the counters the caller holds, without reading
+        it: conditioned on it being open and held by ``execution_id``. None when that did not
+        happen (the caller then closes it the reading way)."""
+        now = self.clock()
+        known = [dynamodb_safe(dict(counter)) for counter in counters]
+        deltas, items = _closing_writes(self.table_name, known, delta_for, now)
+        items.append(
+            _reservation_close_request(
+                self.table_name, ref, execution_id, (State.RESERVED, State.INVOKING), new_state, now, extra
+            )
+        )
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            cancelled = _cancellation(error)
+            if cancelled is None or cancelled.unexpected:
+                raise
+            return None
+        self._send_alerts(_raised_alerting_counters(known, deltas))
+        return {"state": str(new_state), "deltas": json_safe(deltas), "closed": True}
 
     def _nothing_to_close(
         self, request_id: str, execution_id: str, new_state: str, existing: Mapping[str, Any] | None
@@ -691,6 +718,26 @@ class Ledger:
     def _backoff(self, attempt: int) -> None:
         if attempt + 1 < self.max_attempts:
             self.sleep(self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**attempt)))
+
+
+def _closing_writes(
+    table: str,
+    counters: Sequence[Mapping[str, Any]],
+    delta_for: Callable[[str, Decimal], Decimal],
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The change to each of a reservation's counters when it closes, and the counter writes
+    (none for a counter that does not move)."""
+    deltas, items = [], []
+    for counter in counters:
+        reserved = Decimal(counter["amount"])
+        delta = delta_for(counter["unit"], reserved)
+        deltas.append(
+            {"limitId": counter["limitId"], "unit": counter["unit"], "reserved": reserved, "delta": delta}
+        )
+        if delta:
+            items.append(_counter_adjust_request(table, counter, delta, now))
+    return deltas, items
 
 
 def _release_delta(unit: str, reserved: Decimal) -> Decimal:
@@ -974,16 +1021,17 @@ def _reservation_close_request(
     table: str,
     ref: RequestRef,
     execution_id: str,
-    old_state: str,
+    old_states: Sequence[str],
     new_state: State,
     now: datetime,
     extra: Mapping[str, tuple[str, Any]],
 ) -> dict[str, Any]:
     sets = ["#state = :new", "updatedAt = :now"] + [f"{name} = :{name[1:]}" for name in extra]
+    olds = {f":old{i}": str(state) for i, state in enumerate(old_states)}
     values = {
         ":new": new_state.value,
         ":now": _iso(now),
-        ":old": str(old_state),
+        **olds,
         ":exec": execution_id,
         **{f":{name[1:]}": value for name, (_, value) in extra.items()},
     }
@@ -997,7 +1045,7 @@ def _reservation_close_request(
             + f" REMOVE {LEASE_ATTRIBUTE}, {LEASE_EXPIRY_ATTRIBUTE}",
             # Only the execution that holds the reservation closes it, only once, and only from the
             # state it was read in (a mark or a sweep in between makes it decide again).
-            "ConditionExpression": "#state = :old AND executionId = :exec",
+            "ConditionExpression": f"#state IN ({', '.join(olds)}) AND executionId = :exec",
             "ExpressionAttributeNames": {"#state": "state", **{k: attr for k, (attr, _) in extra.items()}},
             "ExpressionAttributeValues": _values(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

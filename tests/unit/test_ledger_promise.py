@@ -217,6 +217,82 @@ def test_the_sweeper_charges_a_mark_that_lands_while_it_closes(table, ledger, li
     assert tokens(table) == context["estimate"]["totalTokens"]
 
 
+class Counting:
+    """A DynamoDB client that counts the calls made through it."""
+
+    def __init__(self, client):
+        self._client, self.calls = client, []
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+USAGE = {"inputTokens": 7, "outputTokens": 11, "totalTokens": 18}
+
+
+def test_settle_with_reserves_counters_writes_once_and_reads_nothing(table, limits, make_context, clock):
+    """Settle carries the counters Reserve returned: one conditional transaction, no GetItem
+    first, and the same counters and reservation as a settle that reads."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    put_limit(table, "usd", unit="usd", limit=100)
+    counting = Counting(boto3.client("dynamodb"))
+    ledger = Ledger(counting, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    reading_ctx, carried_ctx = make_context("req-read"), make_context("req-carry")
+    ledger.reserve(reading_ctx, "exec-read", limits)
+    approved = ledger.reserve(carried_ctx, "exec-carry", limits)
+    before = used(table)
+    read = ledger.settle(RequestRef.of(reading_ctx), "exec-read", USAGE, 0.0125, {"r": 1})
+    after_read = used(table)
+    counting.calls.clear()
+    carried = ledger.settle(
+        RequestRef.of(carried_ctx), "exec-carry", USAGE, 0.0125, {"r": 1}, counters=approved["counters"]
+    )
+    assert counting.calls == ["transact_write_items"]
+    assert carried == read
+    # Each settle moved every counter by the same amount.
+    assert {k: after_read[k] - before[k] for k in before} == {
+        k: used(table)[k] - after_read[k] for k in before
+    }
+    assert reservation(table, "req-carry")["state"] == State.SETTLED
+    assert "leaseExpiresAt" not in reservation(table, "req-carry")
+
+
+def test_a_retried_settle_with_counters_counts_once(table, ledger, limits, make_context):
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    approved = ledger.reserve(context, "exec-1", limits)
+    ref = RequestRef.of(context)
+    assert ledger.settle(ref, "exec-1", USAGE, 0, {}, counters=approved["counters"])["state"] == State.SETTLED
+    assert tokens(table) == 18
+    again = ledger.settle(ref, "exec-1", USAGE, 0, {}, counters=approved["counters"])
+    assert again == {"state": State.SETTLED, "deltas": []}
+    assert tokens(table) == 18
+
+
+def test_a_settle_with_counters_after_the_sweep_changes_nothing(table, ledger, limits, make_context, clock):
+    """The execution outlived its lease: the sweeper released the reservation and the same request
+    was reserved again by another execution. The late settle must neither close that one nor move
+    a counter."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    ref = RequestRef.of(context)
+    approved = ledger.reserve(context, "exec-1", limits)
+    clock.advance(401)
+    assert [e["closure"]["state"] for e in ledger.sweep()] == [State.RELEASED]
+    assert ledger.reserve(context, "exec-2", limits)["decision"] == "approved"
+    held = tokens(table)
+    late = ledger.settle(ref, "exec-1", USAGE, 0, {}, counters=approved["counters"])
+    assert late == {"state": State.RESERVED, "deltas": []}
+    assert tokens(table) == held == context["estimate"]["totalTokens"]
+    assert reservation(table)["executionId"] == "exec-2"
+
+
 def invoke_event(context):
     return {"context": context, "reservation": {"decision": "approved"}, "executionId": "exec-1"}
 

@@ -102,6 +102,7 @@ class Attempt:
         self.estimate = estimate
         self.state = State.RESERVED
         self.actual: int | None = None
+        self.counters: list | None = None
 
     def counted(self) -> int:
         if self.state == State.RELEASED:
@@ -146,6 +147,7 @@ def test_random_interleavings_keep_the_ledger_s_invariants(operations, token_sha
             if result["decision"] == "approved":
                 estimate = catalogue_contexts[i]["estimate"]["totalTokens"]
                 attempts[execution] = Attempt(estimate)
+                attempts[execution].counters = result["counters"]
                 holder[i] = execution
         elif name in ("mark", "settle", "release", "resolve") and i in holder:
             execution = holder[i]
@@ -154,7 +156,12 @@ def test_random_interleavings_keep_the_ledger_s_invariants(operations, token_sha
                     attempts[execution].state = State.INVOKING
             elif name == "settle":
                 usage = {"inputTokens": op[2], "outputTokens": op[3], "totalTokens": op[2] + op[3]}
-                closure = ledger.settle(ref, execution, usage, 0, {"requestId": ref.request_id})
+                # As the workflow does (Reserve's counters carried, no read), or the reading way.
+                carried = attempts[execution].counters if op[2] % 2 == 0 else None
+                FIGURES["settle:" + ("carried" if carried is not None else "read")] += 1
+                closure = ledger.settle(
+                    ref, execution, usage, 0, {"requestId": ref.request_id}, counters=carried
+                )
                 if closure.get("closed"):
                     attempts[execution].state, attempts[execution].actual = State.SETTLED, op[2] + op[3]
                     underestimates += max(0, op[2] + op[3] - attempts[execution].estimate)

@@ -32,10 +32,22 @@ def mark_invoking(ledger: Ledger, context: Mapping[str, Any], execution_id: str)
 
 
 def settle(
-    ledger: Ledger, context: Mapping[str, Any], execution_id: str, usage: Mapping[str, Any], cost_usd: Any
+    ledger: Ledger,
+    context: Mapping[str, Any],
+    execution_id: str,
+    usage: Mapping[str, Any],
+    cost_usd: Any,
+    counters: list[Any] | None = None,
 ) -> dict:
+    """``counters``: Reserve's, carried as the workflow carries them (settle then reads nothing)."""
     ref = RequestRef.of(context)
-    return dict(_retried(lambda: ledger.settle(ref, execution_id, usage, cost_usd, {"usage": dict(usage)})))
+    return dict(
+        _retried(
+            lambda: ledger.settle(
+                ref, execution_id, usage, cost_usd, {"usage": dict(usage)}, counters=counters
+            )
+        )
+    )
 
 
 def release(ledger: Ledger, context: Mapping[str, Any], execution_id: str) -> dict:

@@ -91,7 +91,7 @@ def measure(endpoint: str, *, threads: int = THREADS, seconds: float = ROUND_SEC
                 raise RuntimeError(f"P4: a reservation was not approved: {result}")
             if adapters.mark_invoking(ledger, context, execution) != "marked":
                 raise RuntimeError(f"P4: the reservation {context['requestId']} could not be marked invoking")
-            adapters.settle(ledger, context, execution, usage, "0.0004")
+            adapters.settle(ledger, context, execution, usage, "0.0004", result["counters"])
 
         raw(0)
         decision(0)  # connections and the counter item exist before timing

@@ -81,8 +81,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Clos
     try:
         if action == "settle":
             invocation = event["invocation"]
+            # Reserve's counters, carried by the workflow: settle writes without reading first.
+            counters = reservation.get("counters")
             result = ledger.settle(
-                ref, execution_id, invocation["usage"], invocation["costUsd"], stored_for_replay(invocation)
+                ref,
+                execution_id,
+                invocation["usage"],
+                invocation["costUsd"],
+                stored_for_replay(invocation),
+                counters=counters if isinstance(counters, list) else None,
             )
         elif action == "resolve":
             result = ledger.resolve(ref, execution_id)
