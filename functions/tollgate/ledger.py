@@ -128,6 +128,19 @@ def _error_code(error: Exception) -> str | None:
     return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
 
 
+def _unless_condition_fails(write: Callable[..., Any], **request: Any) -> ClientError | None:
+    """Send one conditional single-item write: None when it was made, the error when its condition
+    refused it (its ``Item`` holds the old item when the request asked for it); any other error
+    is raised."""
+    try:
+        write(**request)
+    except ClientError as error:
+        if _error_code(error) == "ConditionalCheckFailedException":
+            return error
+        raise
+    return None
+
+
 def _unavailable(error: Exception) -> bool:
     """Whether a DynamoDB error means the ledger cannot be used (as opposed to a bug in our call)."""
     if isinstance(error, BotoCoreError | LedgerUnavailable):
@@ -431,38 +444,28 @@ class Ledger:
     def mark_invoking(self, ref: RequestRef, execution_id: str) -> Mark:
         """Mark the reservation ``invoking`` before the model is called (conditional: only the
         holding execution, only from ``reserved``)."""
-        try:
-            self.client.update_item(
-                **_mark_request(
-                    self.table_name, ref, execution_id, State.RESERVED, State.INVOKING, self.clock()
-                )
-            )
-        except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
-                raise
-            old = deserialize(error.response.get("Item") or {}) if error.response.get("Item") else None
-            if old is None:
-                old = self._get_reservation(ref)
-            state = (old or {}).get("state") or State.ABSENT
-            if state == State.INVOKING and (old or {}).get("executionId") == execution_id:
-                return {"mark": "already_invoking", "state": str(state)}
-            return {"mark": "not_held", "state": str(state)}
-        return {"mark": "marked", "state": str(State.INVOKING)}
+        refused = _unless_condition_fails(
+            self.client.update_item,
+            **_mark_request(self.table_name, ref, execution_id, State.RESERVED, State.INVOKING, self.clock()),
+        )
+        if refused is None:
+            return {"mark": "marked", "state": str(State.INVOKING)}
+        old = deserialize(refused.response["Item"]) if refused.response.get("Item") else None
+        if old is None:
+            old = self._get_reservation(ref)
+        state = (old or {}).get("state") or State.ABSENT
+        if state == State.INVOKING and (old or {}).get("executionId") == execution_id:
+            return {"mark": "already_invoking", "state": str(state)}
+        return {"mark": "not_held", "state": str(state)}
 
     def unmark_invoking(self, ref: RequestRef, execution_id: str) -> bool:
         """Take the mark back after an error that proves the model did not run, so that the state
         machine's retry may call it. False when the mark was not there to take back."""
-        try:
-            self.client.update_item(
-                **_mark_request(
-                    self.table_name, ref, execution_id, State.INVOKING, State.RESERVED, self.clock()
-                )
-            )
-        except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        refused = _unless_condition_fails(
+            self.client.update_item,
+            **_mark_request(self.table_name, ref, execution_id, State.INVOKING, State.RESERVED, self.clock()),
+        )
+        return refused is None
 
     # --- settle, release, charge, resolve ---------------------------------------------------------------
 
@@ -556,14 +559,8 @@ class Ledger:
     def claim_record(self, execution_id: str) -> bool:
         """Claim the right to emit an execution's metrics (once per execution, whoever asks:
         Record, a retried Record, RecordFallback or the sweeper). False when already claimed."""
-        now = self.clock()
-        try:
-            self.client.put_item(**_record_mark_request(self.table_name, execution_id, now))
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        request = _record_mark_request(self.table_name, execution_id, self.clock())
+        return _unless_condition_fails(self.client.put_item, **request) is None
 
     def _close(
         self,
@@ -703,17 +700,11 @@ class Ledger:
     def _claim_alert(self, counter: Mapping[str, Any], threshold: Decimal) -> bool:
         """Whether this call is the one that alerts on ``threshold`` for this counter (once per counter
         item, that is per limit, scope value and window)."""
-        try:
-            self.client.update_item(
-                **_alert_claim_request(
-                    self.table_name, counter["pk"], counter["sk"], threshold_token(threshold)
-                )
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False  # another request alerted on it first
-            raise
-        return True
+        request = _alert_claim_request(
+            self.table_name, counter["pk"], counter["sk"], threshold_token(threshold)
+        )
+        # Refused: another request alerted on it first.
+        return _unless_condition_fails(self.client.update_item, **request) is None
 
     def _backoff(self, attempt: int) -> None:
         if attempt + 1 < self.max_attempts:
