@@ -40,9 +40,14 @@ def clock():
     return Clock(at("2025-03-04T10:15:30Z"))
 
 
+def ledger_on(client, clock):
+    """The ledger the tests use (a 400 s lease, the test's clock, no sleeping) over ``client``."""
+    return Ledger(client, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+
+
 @pytest.fixture
 def ledger(table, clock):
-    return Ledger(boto3.client("dynamodb"), TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    return ledger_on(boto3.client("dynamodb"), clock)
 
 
 @pytest.fixture
@@ -181,7 +186,7 @@ def test_a_mark_that_lands_while_resolving_is_charged_not_released(
     ref = RequestRef.of(context)
     ledger.reserve(context, "exec-1", limits)
     racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.mark_invoking(ref, "exec-1"))
-    resolving = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    resolving = ledger_on(racing, clock)
     closure = resolving.resolve(ref, "exec-1")
     assert racing.transactions == 2, "the first write must have lost to the mark"
     assert closure["state"] == State.CHARGED
@@ -198,7 +203,7 @@ def test_a_mark_taken_back_while_resolving_is_released(table, ledger, limits, ma
     ledger.reserve(context, "exec-1", limits)
     assert ledger.mark_invoking(ref, "exec-1")["mark"] == "marked"
     racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.unmark_invoking(ref, "exec-1"))
-    resolving = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    resolving = ledger_on(racing, clock)
     assert resolving.resolve(ref, "exec-1")["state"] == State.RELEASED
     assert racing.transactions == 2
     assert tokens(table) == 0
@@ -211,7 +216,7 @@ def test_the_sweeper_charges_a_mark_that_lands_while_it_closes(table, ledger, li
     ledger.reserve(context, "exec-1", limits)
     clock.advance(401)
     racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), lambda: ledger.mark_invoking(ref, "exec-1"))
-    sweeping = Ledger(racing, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    sweeping = ledger_on(racing, clock)
     swept = sweeping.sweep()
     assert [entry["closure"]["state"] for entry in swept] == [State.CHARGED]
     assert tokens(table) == context["estimate"]["totalTokens"]
@@ -242,7 +247,7 @@ def test_settle_with_reserves_counters_writes_once_and_reads_nothing(table, limi
     put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
     put_limit(table, "usd", unit="usd", limit=100)
     counting = Counting(boto3.client("dynamodb"))
-    ledger = Ledger(counting, TABLE, lease_seconds=400, clock=clock, sleep=lambda s: None)
+    ledger = ledger_on(counting, clock)
     reading_ctx, carried_ctx = make_context("req-read"), make_context("req-carry")
     ledger.reserve(reading_ctx, "exec-read", limits)
     approved = ledger.reserve(carried_ctx, "exec-carry", limits)
