@@ -34,6 +34,18 @@ class Accuracy:
     def as_json(self) -> dict[str, int]:
         return asdict(self)
 
+    @classmethod
+    def measured(cls, *, requests: int, admitted: int, ceiling: int, used: int, real_amount: int) -> Accuracy:
+        """The figures of one run, from what it sent, admitted and counted in the end."""
+        return cls(
+            admitted=admitted,
+            ceiling=ceiling,
+            overshoot=max(0, used - ceiling),
+            false_denials=false_denials(requests - admitted, ceiling, used, real_amount),
+            denied=requests - admitted,
+            used=used,
+        )
+
 
 def false_denials(denied: int, ceiling: int, used: int, real_amount: int) -> int:
     """Denied requests that the settled usage had room for (each would have used ``real_amount``)."""
@@ -89,14 +101,7 @@ def tollgate(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: flo
 
         admitted = sum(_concurrently(work, n))
         used = _counter_used(client, name, f"p1/{unit}")
-    return Accuracy(
-        admitted=admitted,
-        ceiling=ceiling,
-        overshoot=max(0, used - ceiling),
-        false_denials=false_denials(n - admitted, ceiling, used, real),
-        denied=n - admitted,
-        used=used,
-    )
+    return Accuracy.measured(requests=n, admitted=admitted, ceiling=ceiling, used=used, real_amount=real)
 
 
 def read_then_decide(endpoint: str, unit: str, *, n: int = CONCURRENT, output_share: float = 0.5) -> Accuracy:
@@ -108,10 +113,12 @@ def read_then_decide(endpoint: str, unit: str, *, n: int = CONCURRENT, output_sh
     with ddb.table(client, "p1-baseline") as name:
         key = {"pk": {"S": "USAGE"}, "sk": {"S": unit}}
 
-        def work(i: int) -> bool:
+        def read_used() -> int:
             item = client.get_item(TableName=name, Key=key, ConsistentRead=True).get("Item")
-            used = int(item["used"]["N"]) if item else 0
-            if used + estimate > ceiling:
+            return int(item["used"]["N"]) if item else 0
+
+        def work(i: int) -> bool:
+            if read_used() + estimate > ceiling:
                 return False
             time.sleep(MODEL_SECONDS)
             client.update_item(
@@ -123,16 +130,8 @@ def read_then_decide(endpoint: str, unit: str, *, n: int = CONCURRENT, output_sh
             return True
 
         admitted = sum(_concurrently(work, n))
-        item = client.get_item(TableName=name, Key=key, ConsistentRead=True).get("Item")
-        used = int(item["used"]["N"]) if item else 0
-    return Accuracy(
-        admitted=admitted,
-        ceiling=ceiling,
-        overshoot=max(0, used - ceiling),
-        false_denials=false_denials(n - admitted, ceiling, used, real),
-        denied=n - admitted,
-        used=used,
-    )
+        used = read_used()
+    return Accuracy.measured(requests=n, admitted=admitted, ceiling=ceiling, used=used, real_amount=real)
 
 
 def _counter_used(client: Any, table: str, limit_id: str) -> int:
