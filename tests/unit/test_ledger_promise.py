@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import TABLE, article_request, article_routes, at, converse_response, emf_blobs, put_limit, used
 from lambda_context import LAMBDA_CONTEXT, json_log_lines
@@ -161,7 +162,7 @@ def test_a_failure_before_the_mark_is_released(table, ledger, limits, make_conte
 class MarkBeforeFirstWrite:
     """A DynamoDB client whose first TransactWriteItems lets ``mark`` run just before it, as an
     invoke attempt still running when its state timed out would: between the close's read and
-    its conditional write."""
+    its conditional write. A ``mark`` that raises stands for a transaction DynamoDB cancelled."""
 
     def __init__(self, client, mark):
         self._client, self._mark, self.transactions = client, mark, 0
@@ -278,6 +279,34 @@ def test_a_retried_settle_with_counters_counts_once(table, ledger, limits, make_
     again = ledger.settle(ref, "exec-1", USAGE, 0, {}, counters=approved["counters"])
     assert again == {"state": State.SETTLED, "deltas": []}
     assert tokens(table) == 18
+
+
+def test_a_settle_with_counters_that_meets_contention_settles_once_the_reading_way(
+    table, ledger, limits, make_context, clock
+):
+    """The carried-counters transaction cancelled by a conflict (nothing written): settle falls
+    back to read, decide, write, and counts the real usage exactly once."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    context = make_context()
+    approved = ledger.reserve(context, "exec-1", limits)
+
+    def conflict():
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+            },
+            "TransactWriteItems",
+        )
+
+    racing = MarkBeforeFirstWrite(boto3.client("dynamodb"), conflict)
+    closure = ledger_on(racing, clock).settle(
+        RequestRef.of(context), "exec-1", USAGE, 0, {}, counters=approved["counters"]
+    )
+    assert closure["state"] == State.SETTLED and closure["closed"]
+    assert racing.transactions == 2
+    assert tokens(table) == 18
+    assert reservation(table)["state"] == State.SETTLED
 
 
 def test_a_settle_with_counters_after_the_sweep_changes_nothing(table, ledger, limits, make_context, clock):
