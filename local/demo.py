@@ -117,12 +117,24 @@ def client(service: str):
     )
 
 
+def _amount(value: object) -> str:
+    number = float(value) if isinstance(value, int | float | str) and str(value) else 0.0
+    return f"{number:,.0f}" if number >= 10 else f"{number:.4g}"
+
+
 def detail(outcome: cli.Outcome) -> str:
     cause = outcome.cause
     if outcome.name == "RateLimitExceeded":
         limit = cause.get("limit") or {}
         retry = cause.get("retryAfterSeconds")
-        return f"{limit.get('id', cause.get('reason'))} (retry in {retry} s)"
+        if "used" not in limit:
+            return f"{limit.get('id', cause.get('reason'))} (retry in {retry} s)"
+        # `used` counts what is settled plus the reservations still in flight: a reservation holds
+        # max_tokens (and the estimated input) until its call settles to the real usage.
+        return (
+            f"{limit.get('id')}: {_amount(limit.get('used'))} held + {_amount(limit.get('requested'))} "
+            f"asked > {_amount(limit.get('limit'))} (retry in {retry} s)"
+        )
     if outcome.name == "InvocationFailed":
         error = cause.get("modelError") or {}
         return f"{error.get('code')}: {str(error.get('message'))[:60]}"
@@ -131,30 +143,43 @@ def detail(outcome: cli.Outcome) -> str:
     return ""
 
 
+SUMMARY_METRICS = (
+    "TotalRequests",
+    "RateLimitDenied",
+    "InvocationFailed",
+    "InputTokens",
+    "OutputTokens",
+    "EstimatedCostUSD",
+)
+
+
 def metric_totals(cw, namespace: str, since: datetime) -> dict[str, dict[str, float]]:
-    """{cost center: {metric: Sum}} over the metrics written since ``since``."""
+    """{cost center: {metric: Sum}} over the metrics written since ``since``.
+
+    Reads the aggregate series by CostCenter alone (one series per cost center, so nothing is
+    summed twice): the record function also writes the five-dimension series, a total with no
+    dimensions and one per other dimension. ListMetrics leaves out ``Dimensions`` for a series that
+    has none, so every field is read with a default."""
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     end = datetime.now(UTC) + timedelta(minutes=1)
-    for name in (
-        "TotalRequests",
-        "RateLimitDenied",
-        "InvocationFailed",
-        "InputTokens",
-        "OutputTokens",
-        "EstimatedCostUSD",
-    ):
-        for metric in cw.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]:
-            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+    for name in SUMMARY_METRICS:
+        pages = cw.get_paginator("list_metrics").paginate(
+            Namespace=namespace, MetricName=name, Dimensions=[{"Name": "CostCenter"}]
+        )
+        for metric in (m for page in pages for m in page.get("Metrics", [])):
+            dimensions = metric.get("Dimensions") or []
+            if [d.get("Name") for d in dimensions] != ["CostCenter"]:
+                continue
             points = cw.get_metric_statistics(
                 Namespace=namespace,
                 MetricName=name,
-                Dimensions=metric["Dimensions"],
+                Dimensions=dimensions,
                 StartTime=since - timedelta(minutes=1),
                 EndTime=end,
                 Period=60,
                 Statistics=["Sum"],
-            )["Datapoints"]
-            totals[dims.get("CostCenter", "?")][name] += sum(p["Sum"] for p in points)
+            ).get("Datapoints", [])
+            totals[dimensions[0].get("Value", "?")][name] += sum(p.get("Sum", 0.0) for p in points)
     return totals
 
 
@@ -211,6 +236,12 @@ def main() -> int:
     for outcome in outcomes:
         counts[outcome.name] += 1
     print("\n   " + ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+    print(
+        "   A denial's 'held' is what the limit's counter holds: settled usage plus the reservations of\n"
+        "   requests still in flight. Each request reserves its estimate (input + max_tokens) before the\n"
+        "   call and settles to its real usage after it, so the token burst (4 in flight, max_tokens 2000)\n"
+        "   is denied while the settled use in the limits table below stays far under 6,000."
+    )
 
     print(f"\n== per cost center, from CloudWatch ({outputs['metrics_namespace']}, this run)")
     totals = metric_totals(cw, outputs["metrics_namespace"], since)

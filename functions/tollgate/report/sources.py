@@ -52,7 +52,9 @@ def daily_sums(cloudwatch: Any, metrics: list[dict], since: date, until: date) -
         }
         while True:
             page = cloudwatch.get_metric_data(**kwargs)
-            for result in page["MetricDataResults"]:
+            for result in page.get("MetricDataResults", []):
+                if not result.get("Id"):
+                    continue
                 sums = out[int(result["Id"][1:])]
                 for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                     day = stamp.astimezone(UTC).date()
@@ -70,7 +72,7 @@ def tollgate_series(cloudwatch: Any, namespace: str) -> list[dict[str, str]]:
     paginator = cloudwatch.get_paginator("list_metrics")
     for name in TOLLGATE_METRICS:
         for page in paginator.paginate(Namespace=namespace, MetricName=name):
-            for metric in page["Metrics"]:
+            for metric in page.get("Metrics", []):
                 dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
                 if set(dims) == set(DIMENSIONS):
                     seen[tuple(dims[d] for d in DIMENSIONS)] = dims
@@ -132,11 +134,13 @@ def cost_explorer_daily(
     out: dict[tuple[str, ...], dict[date, Decimal]] = {}
     while True:
         page = ce.get_cost_and_usage(**kwargs)
-        for bucket in page["ResultsByTime"]:
+        for bucket in page.get("ResultsByTime", []):
             day = date.fromisoformat(bucket["TimePeriod"]["Start"][:10])
             for group in bucket.get("Groups", []):
-                key = tuple(k.split("$", 1)[1] if "$" in k else "" for k in group["Keys"])
-                amount = Decimal(group["Metrics"]["UnblendedCost"]["Amount"])
+                key = tuple(k.split("$", 1)[1] if "$" in k else "" for k in group.get("Keys", []))
+                amount = Decimal(
+                    ((group.get("Metrics") or {}).get("UnblendedCost") or {}).get("Amount") or "0"
+                )
                 days = out.setdefault(key, {})
                 days[day] = days.get(day, Decimal(0)) + amount
         if not page.get("NextPageToken"):
@@ -150,15 +154,21 @@ def budgets_by_tag(budgets: Any, account_id: str) -> list[dict[str, Any]]:
     for page in budgets.get_paginator("describe_budgets").paginate(AccountId=account_id):
         for b in page.get("Budgets", []):
             tags = (b.get("CostFilters") or {}).get("TagKeyValue") or []
-            if b.get("BudgetType") != "COST" or b.get("TimeUnit") != "MONTHLY" or len(tags) != 1:
+            amount = (b.get("BudgetLimit") or {}).get("Amount")
+            if (
+                b.get("BudgetType") != "COST"
+                or b.get("TimeUnit") != "MONTHLY"
+                or len(tags) != 1
+                or not amount
+            ):
                 continue
             key, _, value = tags[0].removeprefix("user:").partition("$")
             out.append(
                 {
-                    "name": b["BudgetName"],
+                    "name": b.get("BudgetName", ""),
                     "tagKey": key,
                     "tagValue": value,
-                    "amountUsd": Decimal(b["BudgetLimit"]["Amount"]),
+                    "amountUsd": Decimal(amount),
                 }
             )
     return sorted(out, key=lambda b: b["name"])
@@ -174,7 +184,7 @@ def usd_limits(dynamodb: Any, table: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": "LIMIT"}},
     )
     for page in pages:
-        for item in page["Items"]:
+        for item in page.get("Items", []):
             limit = limit_from_item(deserialize(item))
             if limit.unit != "usd" or len(limit.scope) != 1:
                 continue

@@ -1,0 +1,166 @@
+"""The README's first command, run as a user runs it: `make demo` against a LocalStack of its own.
+
+`make demo` is a make target with its own prerequisites (LocalStack up, the package, the venv,
+terraform init), a `terraform apply` of examples/localstack and a script that prints the outcome
+table, the per-cost-center summary from CloudWatch, the limits from the ledger and the report. The
+test runs the target itself in a subprocess, with a fresh LocalStack on another port (so the
+summary holds only the demo's own traffic, as on a new machine) and the state in a Terraform
+workspace of its own (TF_WORKSPACE, so a developer's own demo in the default workspace is left
+alone), then reads what it printed: every section is there, the summary agrees with the table, the
+burst limits show their use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import deployment as tf
+import pytest
+from localstack import default_port, is_healthy
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKSPACE = "e2e-demo"
+SECTIONS = (
+    "== terraform apply examples/localstack",
+    "== sending 30 requests",
+    "== per cost center, from CloudWatch",
+    "== limits, from the table",
+    "== tollgate report --by costCenter",
+    "== try it by hand",
+)
+# what a make variable or an outer `make test` would otherwise hand down to the user's command
+INHERITED = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "AWS_ENDPOINT_URL", "TF_WORKSPACE")
+
+
+def demo_port() -> int:
+    return int(os.environ.get("TOLLGATE_DEMO_PORT") or default_port() + 10)
+
+
+def table(lines: list[str], heading: str) -> list[dict[str, str]]:
+    """The plain table (cli.format_table) whose header line starts with ``heading``."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    dashes = lines[start + 1]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
+    # a cell runs from its column's start to the next column's start (the last one to the end)
+    bounds = [(s, spans[i + 1][0] if i + 1 < len(spans) else None) for i, (s, _) in enumerate(spans)]
+    names = [lines[start][s:e].strip() for s, e in bounds]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        rows.append({n: line[s:e].strip() for n, (s, e) in zip(names, bounds, strict=True)})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def demo() -> str:
+    port = demo_port()
+    if is_healthy(port):
+        pytest.fail(
+            f"a LocalStack is already running on port {port}: the demo test needs a fresh one there "
+            "(set TOLLGATE_DEMO_PORT to a free port, or stop it with "
+            f"LOCALSTACK_PORT={port} make localstack-down)"
+        )
+    tf.terraform("init", "-input=false", "-no-color", workspace=None)
+    if WORKSPACE not in tf.terraform("workspace", "list", "-no-color", workspace=None).stdout.split():
+        tf.terraform("workspace", "new", WORKSPACE, "-no-color", workspace=None)
+        tf.terraform("workspace", "select", "default", "-no-color", workspace=None)
+    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
+    env.update(LOCALSTACK_PORT=str(port), TF_WORKSPACE=WORKSPACE)
+    try:
+        proc = subprocess.run(
+            ["make", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500, check=False
+        )
+    finally:
+        subprocess.run(
+            [sys.executable, str(ROOT / "local" / "launcher.py"), "down"],
+            env={**env, "LOCALSTACK_PORT": str(port)},
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        # the state describes a LocalStack that is gone now
+        tf.terraform("workspace", "delete", "-force", WORKSPACE, "-no-color", workspace=None, check=False)
+    assert proc.returncode == 0, (
+        f"make demo failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
+    )
+    return proc.stdout
+
+
+def test_every_section_prints_in_order(demo):
+    positions = [demo.find(section) for section in SECTIONS]
+    assert all(p >= 0 for p in positions), [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    assert "Traceback" not in demo
+    assert (ROOT / "dist" / "tollgate-report.html").stat().st_size > 10_000
+
+
+def test_the_outcome_table_holds_every_request_with_a_contract_outcome(demo):
+    rows = table(demo.splitlines(), "#   what")
+    assert [int(r["#"]) for r in rows] == list(range(1, 31))
+    outcomes = {r["outcome"] for r in rows}
+    assert outcomes <= {"Succeeded", "RateLimitExceeded", "InvocationFailed", "ValidationError"}
+    by_what = defaultdict(list)
+    for r in rows:
+        by_what[r["what"]].append(r["outcome"])
+    assert by_what["the article's request, unchanged"] == ["Succeeded"]
+    assert by_what["invalid: empty applicationId, temperature 1.5"] == ["ValidationError"]
+    assert by_what["alias claude-2"] == ["InvocationFailed"]  # end of life: the emulator refuses it
+    # the bursts run into their limits; a denial says what the counter held and what was asked
+    for burst in ("burst: 5 requests/min on nova-micro", "burst: 6k tokens/min on claude-3-5-haiku"):
+        assert "RateLimitExceeded" in by_what[burst], burst
+    denials = [r for r in rows if r["outcome"] == "RateLimitExceeded"]
+    assert all(
+        re.search(r": [\d,.]+ held \+ [\d,.]+ asked > [\d,.]+ \(retry in \d+ s\)", r["detail"])
+        for r in denials
+    )
+
+
+def test_the_cloudwatch_summary_matches_the_outcome_table(demo):
+    lines = demo.splitlines()
+    rows = table(lines, "#   what")
+    expected: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        e = expected[r["cost center"]]
+        e["requests"] += 1
+        e["denied"] += r["outcome"] == "RateLimitExceeded"
+        e["failed"] += r["outcome"] == "InvocationFailed"
+        if r["in+out"]:
+            e["tokens"] += sum(int(t) for t in r["in+out"].split("+"))
+        if r["USD"]:
+            e["usd"] += float(r["USD"])
+    summary = {s["cost center"]: s for s in table(lines, "cost center  requests")}
+    assert set(summary) == set(expected)
+    for center, e in expected.items():
+        s = summary[center]
+        assert int(s["requests"]) == e["requests"], center
+        assert int(s["denied"]) == e["denied"], center
+        assert int(s["failed"]) == e["failed"], center
+        assert int(s["tokens"]) == e["tokens"], center
+        # the table prints 6 decimals per row: the sum of rounded cells is within half a unit a row
+        assert float(s["USD"]) == pytest.approx(e["usd"], abs=0.5e-6 * (e["requests"] + 1)), center
+
+
+def test_the_limits_table_shows_the_burst_limits_use(demo):
+    limits = {r["limit"]: r for r in table(demo.splitlines(), "limit ")}
+    requests = limits["model=nova-micro/minute/requests"]
+    tokens = limits["model=claude-3-5-haiku/minute/total_tokens"]
+    assert float(requests["ceiling"]) == 5 and 1 <= float(requests["used"]) <= 5
+    assert float(tokens["ceiling"]) == 6000 and 0 < float(tokens["used"]) <= 6000
+
+
+def test_the_report_totals_agree_with_the_summary(demo):
+    lines = demo.splitlines()
+    summary = table(lines, "cost center  requests")
+    report = {r["costCenter"]: r for r in table(lines, "costCenter  requests")}
+    assert int(report["total"]["requests"]) == sum(int(s["requests"]) for s in summary) == 30
+    assert float(report["total"]["Tollgate USD"]) == pytest.approx(
+        sum(float(s["USD"]) for s in summary), abs=1e-5
+    )
