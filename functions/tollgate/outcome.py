@@ -62,9 +62,25 @@ def fit_for_state(output: Mapping[str, Any], max_request_bytes: int) -> dict[str
     return fitted
 
 
+# Tollgate's own marks on the invoke result, never part of the caller's output.
+INTERNAL_KEYS = frozenset({"replayable", "settlement"})
+
+
 def caller_output(output: Mapping[str, Any]) -> dict[str, Any]:
-    """The success output as the caller gets it (without Tollgate's internal ``replayable`` mark)."""
-    return {k: v for k, v in output.items() if k != "replayable"}
+    """The success output as the caller gets it (without Tollgate's internal ``replayable`` and
+    ``settlement`` marks)."""
+    return {k: v for k, v in output.items() if k not in INTERNAL_KEYS}
+
+
+def stored_for_replay(invocation: Mapping[str, Any]) -> dict[str, Any]:
+    """What the reservation keeps of a success output: all of it, or, when invoke marked it
+    ``replayable: false`` (too large), the output without its response text. The counters are still
+    settled at the real usage either way."""
+    kept = {k: v for k, v in invocation.items() if k != "settlement"}
+    if invocation.get("replayable", True):
+        return kept
+    response = {k: v for k, v in invocation["response"].items() if k != "text"}
+    return {**kept, "response": response}
 
 
 @dataclass

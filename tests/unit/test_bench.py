@@ -102,8 +102,18 @@ DIMENSIONS = {k: "x" for k in ("Model", "ModelId", "CostCenter", "Application", 
 USAGE = {"inputTokens": 21, "outputTokens": 90, "totalTokens": 111}
 
 
-def tasks(*, valid=True, decision="approved", invoke_error=None, record=None, record_error=None, calls=None):
-    """Fake tasks for the walk; ``calls`` collects (service integration, Parameters)."""
+def tasks(
+    *,
+    valid=True,
+    decision="approved",
+    invoke_error=None,
+    settled=True,
+    record=None,
+    record_error=None,
+    calls=None,
+):
+    """Fake tasks for the walk; ``calls`` collects (service integration, Parameters). ``settled``:
+    the invoke function settled the reservation itself (else the Settle state does)."""
     calls = [] if calls is None else calls
 
     def rate_limit(event):
@@ -112,7 +122,8 @@ def tasks(*, valid=True, decision="approved", invoke_error=None, record=None, re
     def invoke(event):
         if invoke_error:
             raise asl_walk.TaskFailed(invoke_error, "{}")
-        return {"requestId": "r", "usage": USAGE, "costUsd": 0.0004, "latencyMs": 321}
+        invocation = {"requestId": "r", "usage": USAGE, "costUsd": 0.0004, "latencyMs": 321}
+        return {**invocation, "settlement": {"state": "settled"}} if settled else invocation
 
     def record_metrics(event):
         if record_error:
@@ -147,7 +158,14 @@ FALLBACK = ["FallbackClaim", "FallbackDimensions", "FallbackKnownDimensions", "F
 @pytest.mark.parametrize(
     ("scenario", "end", "states", "lambdas"),
     [
-        ({}, "Succeeded", [*ADMITTED, "Invoke", "DropPrompt", "Settle", "SetSucceeded"], 5),
+        # issue 18: the invoke function settles; the Settle state runs only when it could not
+        ({}, "Succeeded", [*ADMITTED, "Invoke", "DropPrompt", "Settled", "SetSucceeded"], 4),
+        (
+            {"settled": False},
+            "Succeeded",
+            [*ADMITTED, "Invoke", "DropPrompt", "Settled", "Settle", "SetSucceeded"],
+            5,
+        ),
         ({"decision": "denied"}, "Denied", [*ADMITTED, "SetDenied"], 3),
         ({"decision": "replay"}, "Succeeded", [*ADMITTED, "SetReplayed"], 3),
         ({"valid": False}, "Invalid", ["Validate", "IsValid", "SetInvalid"], 2),
