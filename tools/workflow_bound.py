@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,6 +153,16 @@ def model_seconds(
     longest_function = attempt_seconds(INVOKE_STATE, state, task_timeouts or {}) - 1
     timeout = longest_function if function_timeout is None else min(function_timeout, longest_function)
     return max(0.0, timeout - BEFORE_CALL_SECONDS - READ_MARGIN_SECONDS)
+
+
+def default_invoke_timeout(variables_tf: Path) -> int:
+    """lambda_timeouts.invoke's default, as the module's variables.tf declares it."""
+    text = variables_tf.read_text(encoding="utf-8")
+    block = text[text.index('variable "lambda_timeouts"') :]
+    found = re.search(r"invoke\s*=\s*optional\(number,\s*(\d+)\)", block)
+    if found is None:
+        raise ValueError(f"{variables_tf}: lambda_timeouts has no default for invoke")
+    return int(found[1])
 
 
 def breakdown(definition: Mapping[str, Any], bound: Bound, task_timeouts: Mapping[str, float]) -> str:

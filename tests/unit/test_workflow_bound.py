@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -129,10 +128,7 @@ MODEL_SECONDS_REQUIRED = 240
 
 
 def default_invoke_timeout() -> int:
-    """lambda_timeouts.invoke's default, as variables.tf declares it."""
-    text = (ROOT / "variables.tf").read_text(encoding="utf-8")
-    block = text[text.index('variable "lambda_timeouts"') :]
-    return int(re.search(r"invoke\s*=\s*optional\(number,\s*(\d+)\)", block)[1])
+    return wb.default_invoke_timeout(ROOT / "variables.tf")
 
 
 def test_under_express_the_model_may_read_for_at_least_240_seconds():
