@@ -158,3 +158,13 @@ def test_an_answer_that_may_have_been_generated_is_never_retried(table, reserved
     with pytest.raises(ModelOutcomeUnknown):
         invoke.handler(event(reserved), LAMBDA_CONTEXT)
     assert waits == [] and state(table) == State.INVOKING  # Resolve charges it at the estimate
+
+
+def test_any_failure_of_the_settle_still_returns_the_paid_answer(table, reserved, model):
+    # counters the settle cannot write (what the fault suite hands it to play a settle that never ran)
+    model.add_response("converse", converse_response())
+    _, reservation = reserved
+    broken = {**reservation, "counters": [{"unwritable": True}]}
+    output = invoke.handler({**event(reserved), "reservation": broken}, LAMBDA_CONTEXT)
+    assert "settlement" not in output and output["usage"]["outputTokens"] == 9
+    assert state(table) == State.INVOKING  # the Settle state settles, or the sweeper charges

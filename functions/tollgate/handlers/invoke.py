@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
 from tollgate.alerts import AlertPublisher
@@ -29,7 +28,7 @@ from tollgate.bedrock import (
     ModelOutcomeUnknown,
     converse_within_time,
 )
-from tollgate.ledger import Ledger, LedgerBusy, LedgerUnavailable, RequestRef
+from tollgate.ledger import Ledger, RequestRef
 from tollgate.observability import capture_lambda_handler, logger
 from tollgate.outcome import fit_for_state, stored_for_replay, success_output
 from tollgate.settings import Settings, get_settings
@@ -168,8 +167,13 @@ def _settle(
             stored_for_replay(cast(dict[str, Any], output)),
             counters=counters if isinstance(counters, list) else None,
         )
-    except (BotoCoreError, ClientError, LedgerBusy, LedgerUnavailable) as error:
-        logger.warning("Could not settle here: the Settle state settles", extra={"error": str(error)})
+    except Exception as error:  # noqa: BLE001 - a paid answer is returned whatever its settle did
+        # The reservation stays invoking: the Settle state settles it, or, if the execution died,
+        # the sweeper charges it at the estimate when its lease ends.
+        logger.warning(
+            "Could not settle here: the Settle state settles",
+            extra={"error": f"{type(error).__name__}: {error}"},
+        )
         return None
     logger.info(f"Settle: {closed['state']}", extra={"state": closed["state"], "deltas": closed["deltas"]})
     return {"state": str(closed["state"])}
