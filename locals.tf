@@ -27,7 +27,7 @@ locals {
   # The definition template as written (function ARNs still `$${<key>_function_arn}`), for rules
   # that compare its TimeoutSeconds with the function timeouts.
   asl_template = jsondecode(file("${path.module}/asl/tollgate.asl.json"))
-  # The Invoke state's TimeoutSeconds. EXPRESS keeps the template's (45 s), which holds the
+  # The Invoke state's TimeoutSeconds. EXPRESS keeps the template's (248 s), which holds the
   # longest execution under the 5-minute limit (tools/workflow_bound.py). STANDARD has no such
   # limit: Invoke waits as long as the invoke function may run plus 5 s, so lambda_timeouts.invoke
   # (up to 900 s) is what bounds a generation there.
@@ -327,14 +327,22 @@ locals {
         resources  = local.bedrock_invoke_arns
         conditions = []
       },
-      # The invoking mark on the request's own reservation, nothing else in the table.
+      # The invoking mark and the settle on the request's own reservation.
       {
         sid        = "MarkReservationInvoking"
         actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         resources  = [local.table_arn]
         conditions = [{ test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = ["REQUEST#*"] }]
       },
-    ], local.kms_table_write)
+      # The settle right after the answer moves the reservation's counters to the real usage (and,
+      # with threshold alerts, reads them back and claims the threshold on them): counter items only.
+      {
+        sid        = "SettleCounters"
+        actions    = local.alert_topic_arn == null ? ["dynamodb:UpdateItem"] : ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
+        resources  = [local.table_arn]
+        conditions = [{ test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = ["COUNTER#*"] }]
+      },
+    ], local.kms_table_write, local.alert_statements)
 
     # PutMetricData has no resource type: "*" with the namespace condition is the narrowest.
     record_metrics = concat(
@@ -406,7 +414,7 @@ locals {
     }
     invoke = {
       handler     = "tollgate.handlers.invoke.handler"
-      description = "Tollgate: call the model with Bedrock Converse"
+      description = "Tollgate: call the model with Bedrock Converse, settle its usage"
       timeout     = var.lambda_timeouts.invoke
     }
     record_metrics = {

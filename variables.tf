@@ -407,7 +407,7 @@ variable "idempotency_seconds" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left (lambda_timeouts.invoke less 5 s: 35 s by default, which the Express limit bounds; longer answers need STANDARD and a larger lambda_timeouts.invoke). A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
+  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left less 5 s (to settle and report): with the default lambda_timeouts.invoke of 247 s the model may read for about 240 s under EXPRESS (tools/workflow_bound.py); longer answers need STANDARD and a larger lambda_timeouts.invoke. A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
   type        = number
   default     = null
 
@@ -490,11 +490,11 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model, so it must exceed bedrock_read_timeout_seconds (when set; a sized read timeout is capped at the invoke function's time left less 5 s, 35 s by default). Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (10 s, and 45 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md). Under STANDARD the Invoke state waits lambda_timeouts.invoke + 5 s instead, so invoke may be up to 900 s there (long generations). The sweeper runs on its schedule, outside the workflow."
+  description = "Timeout of each function in seconds. invoke waits for the model (and settles its usage), so it must exceed bedrock_read_timeout_seconds (when set; a sized read timeout is capped at the invoke function's time left less 5 s, about 240 s by default). Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (10 s, and 248 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md). Under STANDARD the Invoke state waits lambda_timeouts.invoke + 5 s instead, so invoke may be up to 900 s there (long generations). The sweeper runs on its schedule, outside the workflow."
   type = object({
     validate       = optional(number, 8)
     rate_limit     = optional(number, 8)
-    invoke         = optional(number, 40)
+    invoke         = optional(number, 247)
     record_metrics = optional(number, 8)
     sweeper        = optional(number, 60)
   })
@@ -511,7 +511,7 @@ variable "lambda_timeouts" {
     condition = length(flatten([for k, t in var.lambda_timeouts : [
       for n, s in local.asl_template.States : n if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)
     ]])) == 0
-    error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json), so the function stops before the workflow gives up on it: ${join(", ", flatten([for k, t in var.lambda_timeouts : [for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s" if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)]]))}; under EXPRESS the Invoke state's 45 s holds the 5-minute bound, STANDARD sizes it from lambda_timeouts.invoke."
+    error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json), so the function stops before the workflow gives up on it: ${join(", ", flatten([for k, t in var.lambda_timeouts : [for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s" if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)]]))}; under EXPRESS the Invoke state's 248 s holds the 5-minute bound, STANDARD sizes it from lambda_timeouts.invoke."
   }
 }
 

@@ -9,7 +9,11 @@ the function runs (a throttled Invoke call) adds its intervals but no running ti
 its ``Seconds``; a Parallel its longest branch. A state whose time has no bound (a Task without
 a timeout, a Wait on a path or timestamp, a Map, a cycle) is an error, never a guess.
 
-    python tools/workflow_bound.py asl/tollgate.asl.json
+``model_seconds`` is what that bound leaves the model: how long the invoke function may read its
+answer in one attempt of the Invoke state when the whole workflow, retries included, fits the
+Express limit (``p6.express_model_seconds`` in ``make bench``).
+
+    python tools/workflow_bound.py asl/tollgate.asl.json [--invoke-timeout 247]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +31,12 @@ from typing import Any
 EXPRESS_LIMIT_SECONDS = 300
 # Lambda answers these before the function starts: an attempt that ends in one runs no code.
 NOT_RUN_ERRORS = frozenset({"Lambda.TooManyRequestsException"})
+# The invoke function keeps this much of its time after the Converse read timeout to settle and
+# report (tollgate.bedrock.READ_TIMEOUT_MARGIN_SECONDS), and spends up to this much before the call
+# (its start and the invoking mark; the read timeout is whole seconds of the time left).
+READ_MARGIN_SECONDS = 5
+BEFORE_CALL_SECONDS = 1
+INVOKE_STATE = "Invoke"
 # ASL defaults of a retrier.
 DEFAULT_INTERVAL_SECONDS = 1
 DEFAULT_MAX_ATTEMPTS = 3
@@ -127,6 +138,33 @@ def longest_path(definition: Mapping[str, Any], task_timeouts: Mapping[str, floa
     return walk(definition["StartAt"], ())
 
 
+def model_seconds(
+    definition: Mapping[str, Any],
+    function_timeout: float | None = None,
+    task_timeouts: Mapping[str, float] | None = None,
+) -> float:
+    """How long the model may read in one Invoke attempt: the invoke function's timeout (at most
+    the state's TimeoutSeconds less 1 s, the longest a function may have there), less what the
+    function spends before the call and keeps after it. 0 when the workflow does not fit the
+    Express limit at all: then no reading time is safe."""
+    if longest_path(definition, task_timeouts).seconds >= EXPRESS_LIMIT_SECONDS:
+        return 0.0
+    state = definition["States"][INVOKE_STATE]
+    longest_function = attempt_seconds(INVOKE_STATE, state, task_timeouts or {}) - 1
+    timeout = longest_function if function_timeout is None else min(function_timeout, longest_function)
+    return max(0.0, timeout - BEFORE_CALL_SECONDS - READ_MARGIN_SECONDS)
+
+
+def default_invoke_timeout(variables_tf: Path) -> int:
+    """lambda_timeouts.invoke's default, as the module's variables.tf declares it."""
+    text = variables_tf.read_text(encoding="utf-8")
+    block = text[text.index('variable "lambda_timeouts"') :]
+    found = re.search(r"invoke\s*=\s*optional\(number,\s*(\d+)\)", block)
+    if found is None:
+        raise ValueError(f"{variables_tf}: lambda_timeouts has no default for invoke")
+    return int(found[1])
+
+
 def breakdown(definition: Mapping[str, Any], bound: Bound, task_timeouts: Mapping[str, float]) -> str:
     lines = [f"{'state':<24} {'seconds':>8}"]
     for name in bound.path:
@@ -142,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("definition", type=Path, help="an ASL file (placeholders inside strings are fine)")
+    parser.add_argument(
+        "--invoke-timeout",
+        type=float,
+        default=None,
+        help="the invoke function's timeout (lambda_timeouts.invoke)",
+    )
     args = parser.parse_args(argv)
     definition = json.loads(args.definition.read_text(encoding="utf-8"))
     try:
@@ -150,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unbounded: {err}", file=sys.stderr)
         return 1
     print(breakdown(definition, bound, {}))
+    print(f"{'model may read':<24} {model_seconds(definition, args.invoke_timeout):>8.1f}")
     return 0 if bound.seconds < EXPRESS_LIMIT_SECONDS else 1
 
 

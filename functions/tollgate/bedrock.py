@@ -18,6 +18,7 @@ that the failure cause is built from.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -51,6 +52,15 @@ MESSAGE_MAX_CHARS = 1000
 READ_TIMEOUT_BASE_SECONDS = 20
 READ_TIMEOUT_TOKENS_PER_SECOND = 50
 READ_TIMEOUT_MINIMUM_SECONDS = 30
+# What the invoke function keeps of its time after the read timeout: to settle and report.
+READ_TIMEOUT_MARGIN_SECONDS = 5
+# Did-not-run errors (throttled, unavailable) are retried inside the invoke function, within its time
+# left: at most this many calls, full-jitter exponential waits, and only while a retry would still
+# have this much time to read.
+MODEL_ATTEMPTS = 3
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 8.0
+RETRY_MIN_READ_SECONDS = 10
 
 
 def read_timeout_seconds(max_tokens: int, override: int | None, remaining_seconds: float | None) -> int:
@@ -64,13 +74,14 @@ def read_timeout_seconds(max_tokens: int, override: int | None, remaining_second
             READ_TIMEOUT_BASE_SECONDS + -(-int(max_tokens) // READ_TIMEOUT_TOKENS_PER_SECOND),
         )
     if remaining_seconds is not None:
-        timeout = min(timeout, max(1, int(remaining_seconds) - 5))
+        timeout = min(timeout, max(1, int(remaining_seconds) - READ_TIMEOUT_MARGIN_SECONDS))
     return int(timeout)
 
 
 class ModelError(Exception):
     retryable = False
     may_have_run = False
+    read_timeout_seconds: int | None = None
 
     def __init__(self, code: str, message: str, model_id: str) -> None:
         self.code = code
@@ -142,6 +153,53 @@ def converse(
         raise classify_error(error, model_id) from error
     latency_ms = max(0, round((clock() - started) * 1000))
     return {**parse_converse_response(response), "latencyMs": latency_ms}
+
+
+def wait_before_retry(seconds: float) -> None:
+    """The wait between two model calls (a module function, so that tests can skip it)."""
+    time.sleep(seconds)
+
+
+def converse_within_time(
+    client_for: Callable[[int], Any],
+    model_id: str,
+    arguments: Mapping[str, Any],
+    *,
+    max_tokens: int,
+    override: int | None,
+    time_left: Callable[[], float | None],
+    attempts: int = MODEL_ATTEMPTS,
+    sleep: Callable[[float], None] | None = None,
+    jitter: Callable[[float, float], float] = random.uniform,
+    on_retry: Callable[[ModelError, float], None] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Converse, retrying the errors that prove the model did not run (ModelThrottled,
+    ModelUnavailable) inside the function: up to ``attempts`` calls, a full-jitter exponential wait
+    between them, each call's read timeout sized from max_tokens and capped by the time left
+    (``time_left()``, None when unknown). A retry is made only if, after its wait, at least
+    RETRY_MIN_READ_SECONDS would be left to read. Anything that may have run is never retried.
+    Returns the parsed result and the read timeout of the call that answered; raises the last
+    ModelError (with ``read_timeout_seconds`` set)."""
+    for attempt in range(attempts):
+        remaining = time_left()
+        timeout = read_timeout_seconds(max_tokens, override, remaining)
+        try:
+            return converse(client_for(timeout), model_id, arguments), timeout
+        except (ModelThrottled, ModelUnavailable) as error:
+            error.read_timeout_seconds = timeout
+            wait = jitter(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
+            left = time_left()
+            if attempt + 1 >= attempts or (
+                left is not None and left - wait - READ_TIMEOUT_MARGIN_SECONDS < RETRY_MIN_READ_SECONDS
+            ):
+                raise
+            if on_retry is not None:
+                on_retry(error, wait)
+            (sleep or wait_before_retry)(wait)
+        except ModelError as error:
+            error.read_timeout_seconds = timeout
+            raise
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
 class TokenCounter:

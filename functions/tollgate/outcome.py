@@ -17,7 +17,6 @@ from tollgate.payload import REPLAY_MAX_BYTES, json_bytes, response_budget_bytes
 from tollgate.pricing import Prices
 from tollgate.shapes import RecordResult
 from tollgate.states import Decision, DenialReason, Outcome, State
-from tollgate.validation import dimensions_for
 
 SUCCEEDED, DENIED, FAILED, INVALID = Outcome.SUCCEEDED, Outcome.DENIED, Outcome.FAILED, Outcome.INVALID
 FAIL_ERRORS = {DENIED: "RateLimitExceeded", FAILED: "InvocationFailed", INVALID: "ValidationError"}
@@ -63,9 +62,25 @@ def fit_for_state(output: Mapping[str, Any], max_request_bytes: int) -> dict[str
     return fitted
 
 
+# Tollgate's own marks on the invoke result, never part of the caller's output.
+INTERNAL_KEYS = frozenset({"replayable", "settlement"})
+
+
 def caller_output(output: Mapping[str, Any]) -> dict[str, Any]:
-    """The success output as the caller gets it (without Tollgate's internal ``replayable`` mark)."""
-    return {k: v for k, v in output.items() if k != "replayable"}
+    """The success output as the caller gets it (without Tollgate's internal ``replayable`` and
+    ``settlement`` marks)."""
+    return {k: v for k, v in output.items() if k not in INTERNAL_KEYS}
+
+
+def stored_for_replay(invocation: Mapping[str, Any]) -> dict[str, Any]:
+    """What the reservation keeps of a success output: all of it, or, when invoke marked it
+    ``replayable: false`` (too large), the output without its response text. The counters are still
+    settled at the real usage either way."""
+    kept = {k: v for k, v in invocation.items() if k != "settlement"}
+    if invocation.get("replayable", True):
+        return kept
+    response = {k: v for k, v in invocation["response"].items() if k != "text"}
+    return {**kept, "response": response}
 
 
 @dataclass
@@ -107,8 +122,12 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
     """The whole record of one execution, in four steps: who it was (dimensions, request ID), how it
     ended (outcome and output), what it counts (metrics), and what is logged (with the cause of a
     failure)."""
-    seen = _State(_mapping(state))
-    dimensions, request_id = _identity(seen, allowed_environments)
+    raw = _mapping(state)
+    if raw.get("stage") == "validate":
+        # Validate failed: only its error is Tollgate's own; the rest would be the caller's input.
+        raw = {k: raw[k] for k in ("error", "stage", "outcome") if k in raw}
+    seen = _State(raw)
+    dimensions, request_id = _identity(seen)
     outcome, output = _ending(seen)
     metrics = _metrics(seen.decision, outcome, output)
     log, cause = _log_and_cause(seen, outcome, output, dimensions, request_id)
@@ -125,18 +144,16 @@ def record(state: Mapping[str, Any], allowed_environments: Sequence[str]) -> Rec
     )
 
 
-def _identity(state: _State, allowed_environments: Sequence[str]) -> tuple[dict[str, str], str | None]:
-    """The metric dimensions and the request ID, from the context (or the raw request, when
-    Validate itself failed and only the request is in the state)."""
+def _identity(state: _State) -> tuple[dict[str, str], str | None]:
+    """The metric dimensions and the request ID, from the context validation produced. Without one
+    (Validate itself failed) every dimension is a placeholder and there is no request ID: nothing
+    the caller sent is trusted (issue 15, item 7)."""
     if state.context:
         known = _mapping(state.context.get("dimensions"))
         dimensions = {name: str(known.get(name) or UNRESOLVED) for name in DIMENSIONS}
         request_id = state.context.get("requestId")
         return dimensions, request_id if isinstance(request_id, str) else None
-    dimensions = dimensions_for(None, state.raw.get("tags"), set(), allowed_environments)
-    dimensions.update(Model=UNRESOLVED, ModelId=UNRESOLVED)
-    raw_id = state.raw.get("requestId")
-    return dimensions, raw_id if isinstance(raw_id, str) else None
+    return dict.fromkeys(DIMENSIONS, UNRESOLVED), None
 
 
 def _ending(state: _State) -> tuple[Outcome, dict[str, Any] | None]:

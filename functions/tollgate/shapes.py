@@ -103,6 +103,8 @@ class Invocation(TypedDict):
     latencyMs: int
     replayable: NotRequired[bool]
     replayed: NotRequired[bool]
+    # Set by invoke when it settled the reservation itself ({state}); absent: the Settle state does it.
+    settlement: NotRequired[dict[str, str]]
 
 
 class Reservation(TypedDict):

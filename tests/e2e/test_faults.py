@@ -92,9 +92,11 @@ def counter(ddb, deployment, app: str) -> Decimal:
     return sum((Decimal(r["used"]) for r in rows), Decimal(0))
 
 
-def dead_execution(aws, deployment, body: dict, *, call_model: bool) -> str:
+def dead_execution(aws, deployment, body: dict, *, call_model: bool, settle_fails: bool = False) -> str:
     """What an execution that died leaves: Validate and Reserve ran; with ``call_model`` the invoke
-    function also marked the reservation and called the model; nothing closed it or recorded it."""
+    function also marked the reservation and called the model; nothing closed it or recorded it.
+    With ``settle_fails`` the invoke function's own settle fails (it is handed counters it cannot
+    write), as when its settle never succeeds and the execution dies before the Settle state."""
     name = deployment.outputs["state_machine_name"]
     execution_id = f"arn:aws:states:us-east-1:000000000000:express:{name}:dead-{uuid.uuid4().hex[:8]}"
     context = invoke_function(aws, deployment, "validate", {"request": body, "executionId": execution_id})[
@@ -106,12 +108,15 @@ def dead_execution(aws, deployment, body: dict, *, call_model: bool) -> str:
     )["payload"]
     assert reserved["decision"] == "approved", reserved
     if call_model:
+        reservation = {**reserved, "counters": [{"unwritable": True}]} if settle_fails else reserved
         called = invoke_function(
             aws,
             deployment,
             "invoke",
-            {"context": context, "reservation": reserved, "executionId": execution_id},
+            {"context": context, "reservation": reservation, "executionId": execution_id},
         )
+        if settle_fails:
+            assert "settlement" not in (called["payload"] or {}), called
         assert called["error"] is None or "ModelOutcomeUnknown" in json.dumps(called["payload"]), called
     return execution_id
 
@@ -162,7 +167,7 @@ def test_fault_suite(aws, deployment, localstack_endpoint):
         dead_execution(aws, deployment, body("invoke-died-after-the-call"), call_model=True)
         disarm(localstack_endpoint)
         sent["invoke-died-after-the-call"] = 1
-        dead_execution(aws, deployment, body("settle-never-ran"), call_model=True)
+        dead_execution(aws, deployment, body("settle-never-ran"), call_model=True, settle_fails=True)
         sent["settle-never-ran"] = 1
 
         shared_id = f"job-{deployment.run.id}"

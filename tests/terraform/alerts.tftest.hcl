@@ -65,11 +65,19 @@ run "rate_limit_publishes_to_the_alarm_topic_only" {
     error_message = "The created topic is encrypted with the module's key: rate_limit needs kms:GenerateDataKey and kms:Decrypt on that key only."
   }
 
+  # Issue 18: invoke settles the answer itself, and a settle that raises a counter may reach a threshold.
+  assert {
+    condition = one([
+      for s in jsondecode(module.function["invoke"].policy).Statement : s if s.Sid == "PublishThresholdAlerts"
+    ]) == { Sid = "PublishThresholdAlerts", Effect = "Allow", Action = ["sns:Publish"], Resource = ["arn:aws:sns:us-east-1:123456789012:tollgate-alarms"] }
+    error_message = "invoke (its settle) must be allowed sns:Publish on the module's alarm topic, and nothing else in SNS."
+  }
+
   assert {
     condition = alltrue(flatten([for k, f in module.function : [
       for s in jsondecode(f.policy).Statement : !anytrue([for a in s.Action : startswith(a, "sns:")])
-    ] if k != "rate_limit"]))
-    error_message = "Only rate_limit may publish alerts."
+    ] if !contains(["rate_limit", "invoke"], k)]))
+    error_message = "Only rate_limit and invoke (the ledger's reserve and settle) may publish alerts."
   }
 
   assert {

@@ -122,6 +122,15 @@ run "invoke_may_call_exactly_the_routed_models_and_profiles" {
   }
 
   assert {
+    condition = one([for s in jsondecode(module.function["invoke"].policy).Statement : s if s.Sid == "SettleCounters"]) == {
+      Sid       = "SettleCounters", Effect = "Allow", Action = ["dynamodb:UpdateItem"],
+      Resource  = ["arn:aws:dynamodb:us-east-1:123456789012:table/tollgate-limits"],
+      Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["COUNTER#*"] } }
+    }
+    error_message = "The invoke role's settle may only update counter items (no alerts here: no reads)."
+  }
+
+  assert {
     condition     = !strcontains(module.function["invoke"].policy, "cloudwatch:")
     error_message = "The invoke role must not touch CloudWatch metrics."
   }

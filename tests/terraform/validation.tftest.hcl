@@ -420,7 +420,7 @@ run "lambda_timeouts_rejects_more_than_900_seconds" {
 run "lambda_timeouts_rejects_a_function_that_outlives_its_state" {
   command = plan
   variables {
-    lambda_timeouts              = { invoke = 90 }
+    lambda_timeouts              = { invoke = 300 }
     bedrock_read_timeout_seconds = 60
   }
   expect_failures = [var.lambda_timeouts]

@@ -1,10 +1,10 @@
 """The data flow of asl/tollgate.asl.json, run with the real handlers, measuring every state.
 
 A small interpreter of the parts of Amazon States Language the definition uses: Task (Parameters,
-ResultSelector, ResultPath, OutputPath, Catch; Retry changes no data), Pass (Result, ResultPath),
-Choice (And, IsPresent, IsString, IsBoolean, StringEquals, BooleanEquals), Succeed (OutputPath) and
-Fail. A comparison on a path that does not exist raises, as Step Functions' States.Runtime does.
-Every payload crosses the Lambda boundary as JSON, as in AWS.
+ResultSelector, ResultPath, OutputPath, Catch; Retry changes no data), Pass (Result or Parameters,
+ResultPath), Choice (And, IsPresent, IsString, IsBoolean, StringEquals, BooleanEquals), Succeed
+(OutputPath) and Fail. A comparison on a path that does not exist raises, as Step Functions'
+States.Runtime does. Every payload crosses the Lambda boundary as JSON, as in AWS.
 """
 
 from __future__ import annotations
@@ -168,7 +168,12 @@ def execute(
             measure("output", document)
             name = state["Next"]
         elif kind == "Pass":
-            result = copy.deepcopy(state["Result"]) if "Result" in state else document
+            if "Result" in state:
+                result = copy.deepcopy(state["Result"])
+            elif "Parameters" in state:
+                result = _parameters(state["Parameters"], document, context)
+            else:
+                result = document
             document = _result_path(document, state.get("ResultPath", "$"), result)
             measure("output", document)
             name = state["Next"]

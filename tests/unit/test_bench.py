@@ -102,8 +102,18 @@ DIMENSIONS = {k: "x" for k in ("Model", "ModelId", "CostCenter", "Application", 
 USAGE = {"inputTokens": 21, "outputTokens": 90, "totalTokens": 111}
 
 
-def tasks(*, valid=True, decision="approved", invoke_error=None, record=None, record_error=None, calls=None):
-    """Fake tasks for the walk; ``calls`` collects (service integration, Parameters)."""
+def tasks(
+    *,
+    valid=True,
+    decision="approved",
+    invoke_error=None,
+    settled=True,
+    record=None,
+    record_error=None,
+    calls=None,
+):
+    """Fake tasks for the walk; ``calls`` collects (service integration, Parameters). ``settled``:
+    the invoke function settled the reservation itself (else the Settle state does)."""
     calls = [] if calls is None else calls
 
     def rate_limit(event):
@@ -112,7 +122,8 @@ def tasks(*, valid=True, decision="approved", invoke_error=None, record=None, re
     def invoke(event):
         if invoke_error:
             raise asl_walk.TaskFailed(invoke_error, "{}")
-        return {"requestId": "r", "usage": USAGE, "costUsd": 0.0004, "latencyMs": 321}
+        invocation = {"requestId": "r", "usage": USAGE, "costUsd": 0.0004, "latencyMs": 321}
+        return {**invocation, "settlement": {"state": "settled"}} if settled else invocation
 
     def record_metrics(event):
         if record_error:
@@ -147,7 +158,14 @@ FALLBACK = ["FallbackClaim", "FallbackDimensions", "FallbackKnownDimensions", "F
 @pytest.mark.parametrize(
     ("scenario", "end", "states", "lambdas"),
     [
-        ({}, "Succeeded", [*ADMITTED, "Invoke", "DropPrompt", "Settle", "SetSucceeded"], 5),
+        # issue 18: the invoke function settles; the Settle state runs only when it could not
+        ({}, "Succeeded", [*ADMITTED, "Invoke", "DropPrompt", "Settled", "SetSucceeded"], 4),
+        (
+            {"settled": False},
+            "Succeeded",
+            [*ADMITTED, "Invoke", "DropPrompt", "Settled", "Settle", "SetSucceeded"],
+            5,
+        ),
         ({"decision": "denied"}, "Denied", [*ADMITTED, "SetDenied"], 3),
         ({"decision": "replay"}, "Succeeded", [*ADMITTED, "SetReplayed"], 3),
         ({"valid": False}, "Invalid", ["Validate", "IsValid", "SetInvalid"], 2),
@@ -435,3 +453,32 @@ def test_p2_counts_each_outcome_through_the_real_handlers(counted_pipeline):
     assert emf["unknown"].states[5:7] == ["InvokeUnknown", "Resolve"]
     # with the cache off, the limits (and the routes) are read on every request
     assert api["succeeded"].calls.get("dynamodb:Query", 0) > ok.calls.get("dynamodb:Query", 0)
+
+
+def test_p2_keeps_the_request_path_within_its_lambda_budget(counted_pipeline):
+    """Issue 18: at most 4 Lambda invocations for a success (the invoke function settles), 3 for a
+    denial, 2 for invalid input (5, 3 and 2 before), measured through the real handlers."""
+    from conftest import article_request
+
+    emf = counted_pipeline.measure(None, article_request(), sink="emf", cache_seconds=60)
+    measured = {outcome: result.as_json() for outcome, result in emf.items()}
+    assert counted_pipeline.over_lambda_budget(measured) == {}
+    assert {o: measured[o]["lambda_invocations"] for o in ("succeeded", "denied", "invalid")} == {
+        "succeeded": 4,
+        "denied": 3,
+        "invalid": 2,
+    }
+    assert "Settle" not in emf["succeeded"].states and "Settled" in emf["succeeded"].states
+    # one transaction settles, as before, now inside the invoke function
+    assert emf["succeeded"].calls["dynamodb:TransactWriteItems"] == 2
+    assert counted_pipeline.over_lambda_budget({**measured, "succeeded": {"lambda_invocations": 5}}) == {
+        "succeeded": 5
+    }
+
+
+def test_p6_reports_the_models_reading_time_under_express(capsys):
+    from bench.__main__ import p6_express_model_seconds
+
+    figure = p6_express_model_seconds()
+    assert figure["express_model_seconds"] >= 240
+    assert "model may read" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from lambda_context import LAMBDA_CONTEXT
 
 from tollgate import clients
 from tollgate.bedrock import (
+    MODEL_ATTEMPTS,
     ModelInvocationError,
     ModelOutcomeUnknown,
     ModelThrottled,
@@ -27,6 +28,14 @@ from tollgate.routing import Route
 from tollgate.validation import ValidationOptions, validate_request
 
 OPTIONS = ValidationOptions(("production",), 100_000, False)
+
+
+@pytest.fixture
+def no_wait(monkeypatch):
+    """The waits between model calls, recorded instead of slept."""
+    waits = []
+    monkeypatch.setattr("tollgate.bedrock.wait_before_retry", waits.append)
+    return waits
 
 
 def context_for(catalogue, model, routes=None, **request_changes):
@@ -183,12 +192,14 @@ def test_the_success_output_carries_usage_cost_and_latency(catalogue, bedrock):
     ],
 )
 def test_model_errors_are_classified_for_the_state_machine(
-    catalogue, bedrock, code, status, error_class, retryable, may_have_run
+    catalogue, bedrock, no_wait, code, status, error_class, retryable, may_have_run
 ):
     context = context_for(catalogue, "nova-lite")
-    bedrock.add_client_error(
-        "converse", service_error_code=code, service_message="model said no", http_status_code=status
-    )
+    # a did-not-run error is retried inside the function: it ends in it when every attempt did
+    for _ in range(MODEL_ATTEMPTS if retryable else 1):
+        bedrock.add_client_error(
+            "converse", service_error_code=code, service_message="model said no", http_status_code=status
+        )
     with pytest.raises(Exception) as raised:
         invoke.handler({"context": context}, LAMBDA_CONTEXT)
     assert type(raised.value).__name__ == error_class

@@ -354,19 +354,27 @@ def test_a_second_invoke_attempt_never_calls_the_model_again(
 def test_a_throttled_attempt_takes_its_mark_back_so_the_retry_may_call(
     table, ledger, limits, make_context, monkeypatch
 ):
+    # The invoke function retries a throttled model itself (MODEL_ATTEMPTS calls); once they are all
+    # throttled it takes the mark back. An invoke that answers settles the reservation itself (issue
+    # 18): it ends settled, where it used to stay invoking for the Settle state.
+    from tollgate.bedrock import MODEL_ATTEMPTS
+
+    monkeypatch.setattr("tollgate.bedrock.wait_before_retry", lambda seconds: None)
     context = make_context()
     ledger.reserve(context, "exec-1", limits)
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     monkeypatch.setattr(clients, "bedrock_runtime", lambda timeout: client)
     with Stubber(client) as stub:
-        stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
+        for _ in range(MODEL_ATTEMPTS):
+            stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
         stub.add_response("converse", converse_response())
         with pytest.raises(Exception, match="ThrottlingException"):
             invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
         assert reservation(table)["state"] == State.RESERVED
         output = invoke.handler(invoke_event(context), LAMBDA_CONTEXT)
     assert output["usage"]["outputTokens"] == 9
-    assert reservation(table)["state"] == State.INVOKING
+    assert output["settlement"] == {"state": State.SETTLED}
+    assert reservation(table)["state"] == State.SETTLED
 
 
 def test_a_charged_failure_says_so_in_its_cause(make_context):

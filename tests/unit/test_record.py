@@ -250,26 +250,27 @@ def test_a_reserve_crash_is_a_failure_of_the_reserve_stage(context, capsys):
     assert metric_values(single_blob(capsys)) == {"TotalRequests": (1.0, "Count")}
 
 
-def test_a_validate_crash_is_recorded_from_the_raw_request(capsys):
+@pytest.mark.parametrize("stage", [None, "validate"])
+def test_a_validate_crash_is_recorded_with_placeholders_only(capsys, stage):
+    # Issue 15 item 7: the raw request is the caller's, not validation's: its requestId and tags
+    # are not trusted (they were before: Application and the requestId came from the raw input).
     raw = {**article_request(), "requestId": "mine-1"}
     state = {
         **raw,
         "error": {"Error": "Lambda.ServiceException", "Cause": "Rate exceeded"},
         "outcome": "failed",
+        **({"stage": stage} if stage else {}),
     }
     result = record_metrics.handler(state, LAMBDA_CONTEXT)
     cause = json.loads(result["cause"])
-    assert cause["requestId"] == "mine-1"
+    assert cause["requestId"] is None
     assert cause["stage"] == "validate"
     assert cause["modelError"] == {"code": "Lambda.ServiceException", "message": "Rate exceeded"}
     blob = single_blob(capsys)
     assert metric_values(blob) == {"TotalRequests": (1.0, "Count")}
-    assert (blob["Model"], blob["ModelId"], blob["Application"], blob["Environment"]) == (
-        "unresolved",
-        "unresolved",
-        "aws-documentation-helper",
-        "production",
-    )
+    assert {blob[k] for k in ("Model", "ModelId", "CostCenter", "Application", "Environment")} == {
+        "unresolved"
+    }
 
 
 def test_a_replay_returns_the_stored_result_and_counts_no_tokens(context, capsys):

@@ -6,6 +6,7 @@ these tests prove the bound for asl/tollgate.asl.json and that the walk charges 
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -119,3 +120,58 @@ def test_a_parallel_state_takes_its_longest_branch():
         "States": {"P": {"Type": "Parallel", "Branches": [short, branch], "End": True}},
     }
     assert wb.longest_path(definition).seconds == 40
+
+
+# --- issue 18 item 1: long generations under EXPRESS -------------------------------------------------
+
+MODEL_SECONDS_REQUIRED = 240
+
+
+def default_invoke_timeout() -> int:
+    return wb.default_invoke_timeout(ROOT / "variables.tf")
+
+
+def test_under_express_the_model_may_read_for_at_least_240_seconds():
+    timeout = default_invoke_timeout()
+    assert timeout < ASL["States"]["Invoke"]["TimeoutSeconds"]  # what variables.tf also enforces
+    assert wb.model_seconds(ASL, timeout) >= MODEL_SECONDS_REQUIRED, wb.breakdown(
+        ASL, wb.longest_path(ASL), {}
+    )
+
+
+def test_the_margins_are_the_invoke_functions_own():
+    from tollgate import bedrock
+
+    assert wb.READ_MARGIN_SECONDS == bedrock.READ_TIMEOUT_MARGIN_SECONDS
+    # what the function reads with its whole timeout left but one second: the model_seconds figure
+    timeout = default_invoke_timeout()
+    assert bedrock.read_timeout_seconds(10**6, None, timeout - 0.5) >= wb.model_seconds(ASL, timeout)
+
+
+def test_the_invoke_state_is_charged_one_attempt_and_its_throttle_backoff_only():
+    # a throttled Invoke call never ran: its retry costs its wait, not a second 248 s attempt
+    invoke = ASL["States"]["Invoke"]
+    assert {e for r in invoke["Retry"] for e in r["ErrorEquals"]} <= wb.NOT_RUN_ERRORS
+    assert wb.state_seconds("Invoke", invoke, {}) <= invoke["TimeoutSeconds"] + 3
+
+
+@pytest.mark.parametrize(
+    "retrier",
+    [
+        # the model retry the state machine used to make: a second full attempt
+        {"ErrorEquals": ["ModelThrottled", "ModelUnavailable"], "IntervalSeconds": 2, "MaxAttempts": 1},
+        # a Lambda service error may come after the function ran: a full attempt too
+        {"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 1, "MaxAttempts": 1},
+    ],
+)
+def test_a_retry_that_may_rerun_the_model_breaks_the_bound(retrier):
+    changed = copy.deepcopy(ASL)
+    changed["States"]["Invoke"]["Retry"].append(retrier)
+    assert wb.longest_path(changed).seconds >= wb.EXPRESS_LIMIT_SECONDS
+    assert wb.model_seconds(changed, default_invoke_timeout()) == 0
+
+
+def test_a_longer_small_state_breaks_the_bound():
+    changed = copy.deepcopy(ASL)
+    changed["States"]["Record"]["TimeoutSeconds"] += 2
+    assert wb.longest_path(changed).seconds >= wb.EXPRESS_LIMIT_SECONDS

@@ -1,6 +1,6 @@
 """`make bench`: every figure of docs/benchmarks.md, printed as tables and written to dist/bench.json.
 
-    PYTHONPATH=tools python -m bench [--only p1,p2,p3,p4,p5,e2e,inprocess]
+    PYTHONPATH=tools python -m bench [--only p1,p2,p3,p4,p5,p6,e2e,inprocess]
 
 LocalStack (for DynamoDB Local and the end-to-end figure) is started on $LOCALSTACK_PORT with
 local/launcher.py when nothing runs there, and stopped again at the end; a LocalStack that was
@@ -29,7 +29,7 @@ from .ddb import ARTICLE_REQUEST
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "dist" / "bench.json"
-FIGURES = ("p1", "p2", "p3", "p4", "p5", "e2e", "inprocess")
+FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6", "e2e", "inprocess")
 SHARDS = (1, 4, 16, 64)
 
 
@@ -139,9 +139,30 @@ def p2(endpoint: str) -> dict[str, Any]:
         "Write units: what DynamoDB reported, or by its rules where it reports nothing (a cancelled "
         "transaction, counted as if it wrote).",
     )
+    over = calls.over_lambda_budget(default)
+    if over:
+        raise RuntimeError(f"P2: Lambda invocations over the request path's budget: {over}")
     out = {outcome: o for outcome, o in default.items()}
     out["variants"] = measured
     return out
+
+
+def p6_express_model_seconds() -> dict[str, Any]:
+    """P6, the EXPRESS bound's part: how long the model may read under the default EXPRESS workflow,
+    proved from asl/tollgate.asl.json by tools/workflow_bound.py (with lambda_timeouts.invoke's
+    default)."""
+    import workflow_bound as wb
+
+    definition = json.loads((ROOT / "asl" / "tollgate.asl.json").read_text(encoding="utf-8"))
+    timeout = wb.default_invoke_timeout(ROOT / "variables.tf")
+    bound = wb.longest_path(definition)
+    seconds = wb.model_seconds(definition, timeout)
+    table(
+        "P6 the model's reading time under EXPRESS (tools/workflow_bound.py)",
+        ["longest path, retries included", "Express limit", "invoke function timeout", "model may read"],
+        [[bound.seconds, wb.EXPRESS_LIMIT_SECONDS, timeout, seconds]],
+    )
+    return {"express_model_seconds": seconds}
 
 
 def p3(p2_result: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "p5" in only:
         result["p5"] = p5()
+    if "p6" in only:
+        result.setdefault("p6", {}).update(p6_express_model_seconds())
     if "inprocess" in only:
         from . import inprocess
 

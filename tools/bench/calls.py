@@ -54,12 +54,26 @@ DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"
 # record_fallback: a succeeded request whose Record task timed out (RecordFallback emits the metrics)
 OUTCOMES = ("succeeded", "denied", "invalid", "failed", "replay", "unknown", "record_fallback")
 NAMESPACE = "GenAIRateLimiting"
+# The request path's Lambda invocations at most (issue 18): validate, reserve, invoke (which settles)
+# and record for a success; validate, reserve and record for a denial; validate and record otherwise.
+LAMBDA_BUDGET = {"succeeded": 4, "denied": 3, "invalid": 2}
 HANDLERS = {
     "validate_function_arn": "validate",
     "rate_limit_function_arn": "rate_limit",
     "invoke_function_arn": "invoke",
     "record_metrics_function_arn": "record_metrics",
 }
+
+
+def over_lambda_budget(results: dict[str, Any]) -> dict[str, int]:
+    """The outcomes whose measured Lambda invocations exceed LAMBDA_BUDGET (empty when none do)."""
+    found = {}
+    for outcome, budget in LAMBDA_BUDGET.items():
+        result = results[outcome]
+        count = result["lambda_invocations"] if isinstance(result, dict) else result.lambda_invocations
+        if count > budget:
+            found[outcome] = count
+    return found
 
 
 def modeled_write_units(operation: str, params: dict) -> float:

@@ -1,10 +1,17 @@
-"""Invoke: mark the reservation ``invoking``, call the model through Converse and return the
-success output.
+"""Invoke: mark the reservation ``invoking``, call the model through Converse, settle the
+reservation at the real usage and return the success output.
 
-Errors are raised as ModelThrottled, ModelUnavailable (did not run, retried), ModelInvocationError
-(did not run, final) or ModelOutcomeUnknown (may have run, never retried; the state machine charges
-the reservation at its estimate). An attempt that finds the mark of an earlier attempt of the same
+Throttled or unavailable models (did not run) are retried here, within the function's time left
+(bedrock.converse_within_time); the state machine does not send a model call again. Errors are
+raised as ModelThrottled, ModelUnavailable or ModelInvocationError (did not run: the reservation is
+released) or ModelOutcomeUnknown (may have run, never retried; the state machine charges the
+reservation at its estimate). An attempt that finds the mark of an earlier attempt of the same
 execution does not call the model again: that earlier call may have run (ModelOutcomeUnknown).
+
+The settle right after the answer is the ledger's own (idempotent per requestId), made here so that
+a paid answer is settled in the same invocation (one Lambda hop less per request). Its result is
+``settlement`` in the output; when it could not be made (no time left, DynamoDB failed) the output
+has no ``settlement`` and the state machine's Settle state makes it.
 """
 
 from __future__ import annotations
@@ -14,18 +21,22 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tollgate import clients
+from tollgate.alerts import AlertPublisher
 from tollgate.bedrock import (
     ModelError,
     ModelInvocationError,
     ModelOutcomeUnknown,
-    converse,
-    read_timeout_seconds,
+    converse_within_time,
 )
 from tollgate.ledger import Ledger, RequestRef
 from tollgate.observability import capture_lambda_handler, logger
-from tollgate.outcome import fit_for_state, success_output
-from tollgate.settings import get_settings
+from tollgate.outcome import fit_for_state, stored_for_replay, success_output
+from tollgate.settings import Settings, get_settings
 from tollgate.shapes import Invocation
+
+# The in-function settle is made only with at least this much of the function's time left; with
+# less, the Settle state makes it (a settle cut off by the timeout would end as an unknown outcome).
+SETTLE_MIN_SECONDS = 2.0
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -40,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
     ledger = None
     # A fail-open admission holds no reservation: there is nothing to mark.
     if execution_id and not reservation.get("failOpen"):
-        ledger = Ledger(clients.dynamodb(), settings.table_name)
+        ledger = _ledger(settings)
         mark = ledger.mark_invoking(ref, execution_id)
         if mark["mark"] == "already_invoking":
             logger.warning(
@@ -60,15 +71,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
                 request["modelId"],
             )
     max_tokens = int((request.get("converse") or {}).get("inferenceConfig", {}).get("maxTokens") or 0)
-    remaining = (
-        context.get_remaining_time_in_millis() / 1000
-        if hasattr(context, "get_remaining_time_in_millis")
-        else None
-    )
-    timeout = read_timeout_seconds(max_tokens, settings.bedrock_read_timeout_seconds, remaining)
-    client = clients.bedrock_runtime(timeout)
+
+    def time_left() -> float | None:
+        if hasattr(context, "get_remaining_time_in_millis"):
+            return float(context.get_remaining_time_in_millis()) / 1000
+        return None
+
     try:
-        result = converse(client, request["modelId"], request["converse"])
+        result, timeout = converse_within_time(
+            clients.bedrock_runtime,
+            request["modelId"],
+            request["converse"],
+            max_tokens=max_tokens,
+            override=settings.bedrock_read_timeout_seconds,
+            time_left=time_left,
+            on_retry=lambda error, wait: logger.info(
+                f"Model call not run ({type(error).__name__}): retrying in {wait:.1f} s",
+                extra={"modelId": request["modelId"], "errorCode": error.code},
+            ),
+        )
     except ModelError as error:
         logger.warning(
             f"Model call failed: {type(error).__name__}",
@@ -77,11 +98,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
                 "errorCode": error.code,
                 "retryable": error.retryable,
                 "mayHaveRun": error.may_have_run,
-                "readTimeoutSeconds": timeout,
+                "readTimeoutSeconds": error.read_timeout_seconds,
             },
         )
         if ledger is not None and execution_id and not error.may_have_run:
-            # The model did not run: take the mark back so that a retry may call it.
+            # The model did not run: take the mark back (the Release state then gives it back).
             try:
                 ledger.unmark_invoking(ref, execution_id)
             except Exception as unmark_error:  # noqa: BLE001 - a retry then charges, which is safe
@@ -102,8 +123,57 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Invocation:
             "costUsd": output["costUsd"],
             "latencyMs": output["latencyMs"],
             "replayable": output["replayable"],
+            "readTimeoutSeconds": timeout,
         },
     )
     if settings.log_prompts:
         logger.info("Response", extra={"responseText": output["response"]["text"]})
+    if ledger is not None and execution_id:
+        settlement = _settle(ledger, ref, execution_id, reservation, output, time_left())
+        if settlement is not None:
+            output["settlement"] = settlement
     return output
+
+
+def _ledger(settings: Settings) -> Ledger:
+    alerts = AlertPublisher(clients.sns(), settings.alert_topic_arn) if settings.alert_topic_arn else None
+    return Ledger(
+        clients.dynamodb(), settings.table_name, lease_seconds=settings.lease_seconds, alerts=alerts
+    )
+
+
+def _settle(
+    ledger: Ledger,
+    ref: RequestRef,
+    execution_id: str,
+    reservation: dict[str, Any],
+    output: Invocation,
+    time_left: float | None,
+) -> dict[str, str] | None:
+    """Settle the reservation at the answer's usage, as the Settle state would: ``{state}``, or None
+    (logged) when it was not made, so that the Settle state makes it."""
+    if time_left is not None and time_left < SETTLE_MIN_SECONDS:
+        logger.warning(
+            "Too little time left to settle here: the Settle state settles", extra={"timeLeft": time_left}
+        )
+        return None
+    counters = reservation.get("counters")
+    try:
+        closed = ledger.settle(
+            ref,
+            execution_id,
+            output["usage"],
+            output["costUsd"],
+            stored_for_replay(cast(dict[str, Any], output)),
+            counters=counters if isinstance(counters, list) else None,
+        )
+    except Exception as error:  # noqa: BLE001 - a paid answer is returned whatever its settle did
+        # The reservation stays invoking: the Settle state settles it, or, if the execution died,
+        # the sweeper charges it at the estimate when its lease ends.
+        logger.warning(
+            "Could not settle here: the Settle state settles",
+            extra={"error": f"{type(error).__name__}: {error}"},
+        )
+        return None
+    logger.info(f"Settle: {closed['state']}", extra={"state": closed["state"], "deltas": closed["deltas"]})
+    return {"state": str(closed["state"])}

@@ -14,21 +14,12 @@ from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Closure, Ledger, LedgerUnavailable, RequestRef
 from tollgate.observability import capture_lambda_handler, logger
+from tollgate.outcome import stored_for_replay
 from tollgate.settings import get_settings
-from tollgate.shapes import Invocation, Reservation
+from tollgate.shapes import Reservation
 from tollgate.states import State
 
 ACTIONS = ("reserve", "settle", "release", "resolve")
-
-
-def stored_for_replay(invocation: Invocation) -> dict[str, Any]:
-    """What the reservation keeps of a success output: all of it, or, when invoke marked it
-    ``replayable: false`` (too large), the output without its response text. The counters are still
-    settled at the real usage either way."""
-    if invocation.get("replayable", True):
-        return dict(invocation)
-    response = {k: v for k, v in invocation["response"].items() if k != "text"}
-    return {**invocation, "response": response}
 
 
 @logger.inject_lambda_context(clear_state=True)
