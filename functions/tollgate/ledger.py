@@ -881,7 +881,12 @@ def _counter_add_request(table: str, plan: CounterPlan) -> dict[str, Any]:
     _add_alert_attributes(update, values, plan)
     if plan.limit.enforce:
         # The room is computed here (ceiling - amount) because a condition cannot do arithmetic.
-        update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
+        # Exact: used + amount <= part, an absent counter counting as 0. A shard whose part is
+        # smaller than the amount (a part of 0 included) never takes it, empty or not.
+        fits_empty = plan.ceiling_minus_amount >= 0
+        update["ConditionExpression"] = (
+            "attribute_not_exists(#used) OR #used <= :room" if fits_empty else "#used <= :room"
+        )
         update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # the denial reports `used`
         values[":room"] = plan.ceiling_minus_amount
     update["ExpressionAttributeValues"] = _values(values)

@@ -322,3 +322,13 @@ def test_when_every_shard_it_may_use_is_throttled_it_backs_off_on_the_last(table
     assert client.keys == [shard_sk(s) for s in order] + [shard_sk(order[2])] * 2
     # No wait while there was another item to try; then backoff on the last (0.05 * 2**attempt).
     assert sleeps == [0.2, 0.4]
+
+
+def test_issue_15_a_ceiling_smaller_than_the_shard_count_is_never_passed(
+    table, ledger, limits, request_context
+):
+    put_limit(table, "org", limit=10, shards=16)
+    decisions = [
+        ledger.reserve(request_context(f"req-{i}"), f"exec-{i}", limits)["decision"] for i in range(40)
+    ]
+    assert sum(shard_used(table, 16)) == decisions.count("approved") <= 10  # was 16
