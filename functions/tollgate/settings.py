@@ -78,6 +78,14 @@ class Settings:
                 f"TOLLGATE_INPUT_TOKEN_ESTIMATE is {estimate!r}; it must be one of "
                 f"{', '.join(INPUT_TOKEN_ESTIMATES)}."
             )
+        idempotency = _integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1)
+        lease = _integer(env, "TOLLGATE_LEASE_SECONDS", 600, minimum=1)
+        if idempotency < lease:
+            # A retry after the record expired but inside the lease would reserve twice.
+            raise SettingsError(
+                f"TOLLGATE_IDEMPOTENCY_SECONDS is {idempotency}; it must be at least "
+                f"TOLLGATE_LEASE_SECONDS ({lease}), or a retry could be charged twice."
+            )
         return cls(
             table_name_value=_text(env, "TOLLGATE_TABLE_NAME", "") or None,
             config_cache_seconds=_integer(env, "TOLLGATE_CONFIG_CACHE_SECONDS", 60, minimum=0),
@@ -93,14 +101,14 @@ class Settings:
             input_token_estimate=estimate,
             allow_direct_model_ids=_boolean(env, "TOLLGATE_ALLOW_DIRECT_MODEL_IDS", False),
             fail_open=_boolean(env, "TOLLGATE_FAIL_OPEN", False),
-            idempotency_seconds=_integer(env, "TOLLGATE_IDEMPOTENCY_SECONDS", 86_400, minimum=1),
+            idempotency_seconds=idempotency,
             # Empty: sized from each request's max_tokens (tollgate.bedrock.read_timeout_seconds).
             bedrock_read_timeout_seconds=(
                 _integer(env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", 60, minimum=1)
                 if _text(env, "TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS", "")
                 else None
             ),
-            lease_seconds=_integer(env, "TOLLGATE_LEASE_SECONDS", 600, minimum=1),
+            lease_seconds=lease,
             log_prompts=_boolean(env, "TOLLGATE_LOG_PROMPTS", False),
             metrics_sink=sink,
             metrics_namespace_value=_text(env, "POWERTOOLS_METRICS_NAMESPACE", "") or None,

@@ -86,3 +86,11 @@ def test_max_request_bytes_is_bounded_by_the_state_quota():
         SettingsError, match="TOLLGATE_MAX_REQUEST_BYTES is 131073; it must be at most 131072"
     ):
         Settings.from_env({"TOLLGATE_MAX_REQUEST_BYTES": "131073"})
+
+
+def test_an_idempotency_window_shorter_than_the_lease_is_refused():
+    # Issue 15 item 2: a retry after the record expired but within the lease reserved twice.
+    with pytest.raises(SettingsError, match=r"TOLLGATE_IDEMPOTENCY_SECONDS is 300.*LEASE_SECONDS"):
+        Settings.from_env({"TOLLGATE_IDEMPOTENCY_SECONDS": "300", "TOLLGATE_LEASE_SECONDS": "600"})
+    equal = {"TOLLGATE_IDEMPOTENCY_SECONDS": "600", "TOLLGATE_LEASE_SECONDS": "600"}
+    assert Settings.from_env(equal).idempotency_seconds == 600
