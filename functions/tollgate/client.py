@@ -474,10 +474,23 @@ class Tollgate:
         output, arn = self._run(self.state_machine_arn, request, express=self.workflow_type == "EXPRESS")
         return converse_response(output, arn)
 
+    def execute(
+        self, request: Mapping[str, Any], *, ensure_request_id: bool = True
+    ) -> tuple[dict[str, Any], str]:
+        """A request already in Tollgate's own contract (DESIGN.md): the success output
+        (``requestId``, ``response``, ``usage``, ``costUsd`` ...) and the execution ARN, or the
+        typed error. A request without a ``requestId`` gets one (unless ``ensure_request_id`` is
+        False), so a retry replays it. ``tollgate invoke`` and the demo send their requests so."""
+        if not isinstance(request, Mapping):
+            raise _argument_error("request", "request must be a dict (Tollgate's request contract).")
+        if ensure_request_id and not request.get("requestId"):
+            request = {**request, "requestId": str(uuid.uuid4())}
+        return self._run(self.state_machine_arn, request, express=self.workflow_type == "EXPRESS")
+
     def _run(self, arn: str, document: Mapping[str, Any], *, express: bool) -> tuple[dict[str, Any], str]:
         """Run one execution to its end and return its output, or raise its typed error. A denial
         because an earlier attempt of the same requestId is still running is waited out."""
-        payload = json.dumps(document, separators=(",", ":"))
+        payload = json.dumps(document)
         request_id = document.get("requestId") or (document.get("context") or {}).get("requestId")
         deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         while True:
@@ -522,9 +535,10 @@ class Tollgate:
     def _run_standard(self, arn: str, payload: str, request_id: Any) -> dict[str, Any]:
         """StartExecution named after the requestId (so a retried start finds the same execution,
         Step Functions' own idempotency), then DescribeExecution until it ends."""
-        name = _EXECUTION_NAME.sub("-", f"tg-{request_id}")[:80]
+        name = _EXECUTION_NAME.sub("-", f"tg-{request_id}")[:80] if isinstance(request_id, str) else None
+        named = {"name": name} if name else {}
         try:
-            execution_arn = self.stepfunctions.start_execution(stateMachineArn=arn, name=name, input=payload)[
+            execution_arn = self.stepfunctions.start_execution(stateMachineArn=arn, input=payload, **named)[
                 "executionArn"
             ]
         except ClientError as error:
