@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 
 from tollgate import cli
+from tollgate.client import Tollgate
 from tollgate.report import Period, build_report, render
 from tollgate.report.html import as_html
 
@@ -197,8 +198,12 @@ def main() -> int:
     since = datetime.now(UTC)
     print(f"\n== sending {len(sent)} requests, 4 at a time")
 
+    # The traffic goes through the application client, tollgate.client: each request gets a
+    # requestId (a retry replays it), and its typed error becomes the table's outcome.
+    tollgate = Tollgate(arn, stepfunctions=sfn, workflow_type="EXPRESS" if express else "STANDARD")
+
     def send(item: tuple[str, dict]) -> cli.Outcome:
-        return cli.run_request(sfn, arn, item[1], express=express)
+        return cli.outcome_of(tollgate, item[1])
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
