@@ -350,6 +350,15 @@ resource "aws_sfn_state_machine" "this" {
 
   # The definition names the functions by ARN; they and the role's policy must exist first.
   depends_on = [module.function, aws_iam_role_policy.state_machine]
+
+  lifecycle {
+    # A retry with the same requestId after its record expired but inside the reservation's lease
+    # would reserve and call the model a second time (the functions refuse it at start as well).
+    precondition {
+      condition     = var.idempotency_seconds >= local.lease_seconds
+      error_message = "idempotency_seconds (${var.idempotency_seconds}) must be at least the reservation lease (${local.lease_seconds} s: reservation_lease_seconds, or the workflow's longest run plus the rate-limit timeout), or a retry inside the lease is charged twice."
+    }
+  }
 }
 
 # --- the sweeper's schedule -------------------------------------------------------------------

@@ -378,6 +378,33 @@ run "idempotency_seconds_rejects_less_than_five_minutes" {
   expect_failures = [var.idempotency_seconds]
 }
 
+# issue 15 item 2: a record that expires inside the lease lets a retry reserve and pay twice
+run "idempotency_seconds_rejects_a_window_shorter_than_the_lease" {
+  command = plan
+  variables {
+    idempotency_seconds       = 600
+    reservation_lease_seconds = 900
+  }
+  expect_failures = [aws_sfn_state_machine.this]
+}
+
+run "idempotency_seconds_rejects_a_window_shorter_than_the_standard_lease" {
+  command = plan
+  variables {
+    workflow_type       = "STANDARD"
+    idempotency_seconds = 600
+  }
+  expect_failures = [aws_sfn_state_machine.this]
+}
+
+run "idempotency_seconds_accepts_a_window_as_long_as_the_lease" {
+  command = plan
+  variables {
+    idempotency_seconds       = 900
+    reservation_lease_seconds = 900
+  }
+}
+
 run "bedrock_read_timeout_seconds_rejects_a_timeout_not_below_the_invoke_timeout" {
   command = plan
   variables {
