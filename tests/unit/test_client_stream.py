@@ -17,7 +17,7 @@ from conftest import emf_blobs, put_limit, used
 from lambda_context import LAMBDA_CONTEXT
 
 from tollgate.client import InvocationFailed, RateLimitExceeded, Tollgate, ValidationError
-from tollgate.handlers import record_metrics, rate_limit, sweeper, validate
+from tollgate.handlers import rate_limit, record_metrics, sweeper, validate
 
 ASL = Path(__file__).resolve().parents[2] / "asl"
 MAIN = "arn:aws:states:us-east-1:123456789012:stateMachine:tollgate"
@@ -43,7 +43,7 @@ class StepFunctions:
         self.definitions = {ADMIT: definition("stream_admit"), SETTLE: definition("stream_settle")}
         self.inputs: list[tuple[str, dict[str, Any]]] = []
 
-    def start_sync_execution(self, stateMachineArn: str, input: str) -> dict[str, Any]:  # noqa: A002, N803
+    def start_sync_execution(self, stateMachineArn: str, input: str) -> dict[str, Any]:
         self.inputs.append((stateMachineArn, json.loads(input)))
         arn = stateMachineArn.replace(":stateMachine:", ":express:") + f":run-{len(self.inputs)}"
         states = self.definitions[stateMachineArn]
@@ -244,7 +244,7 @@ def test_a_consumer_that_stops_reading_is_charged_at_the_estimate_once(limited, 
 def test_a_client_that_dies_mid_stream_leaves_a_lease_the_sweeper_charges(limited, capsys):
     """Admitted, then nothing: the reservation was marked invoking by admit, so when its lease
     runs out the sweeper charges the estimate (the model may have run) and records it once."""
-    tollgate, sfn = client(Bedrock())
+    _, sfn = client(Bedrock())
     admission = sfn.start_sync_execution(
         stateMachineArn=ADMIT,
         input=json.dumps(
