@@ -601,7 +601,7 @@ class Tollgate:
             # The prompt is not needed to settle (as DropPrompt does in the main workflow).
             "context": {**context, "converse": {}},
             "reservation": reservation,
-            "executionId": admission["executionId"],
+            "executionId": admit_arn,  # the admit execution holds the reservation and its record mark
         }
         arguments = {"modelId": context["modelId"], **context["converse"]}
         started = time.monotonic()

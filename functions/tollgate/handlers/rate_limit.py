@@ -1,5 +1,9 @@
 """Rate limit: the ledger's actions, ``reserve``, ``settle``, ``release`` and ``resolve`` (close
-after an error of unknown kind: charge the estimate if the model may have run, else release)."""
+after an error of unknown kind: charge the estimate if the model may have run, else release).
+
+The streaming path (docs/requests.md, section 4) adds two: ``admit`` (reserve, then mark the
+reservation ``invoking``, because the caller calls the model itself right after) and
+``settle_stream`` (the success output built from the stream's usage, then settle)."""
 
 from __future__ import annotations
 
@@ -14,17 +18,17 @@ from tollgate.catalogue import load_catalogue
 from tollgate.config_store import ConfigStore
 from tollgate.ledger import Closure, Ledger, LedgerUnavailable, RequestRef
 from tollgate.observability import capture_lambda_handler, logger
-from tollgate.outcome import stored_for_replay
+from tollgate.outcome import fit_for_state, stored_for_replay, success_output
 from tollgate.settings import get_settings
-from tollgate.shapes import Reservation
-from tollgate.states import State
+from tollgate.shapes import Invocation, Reservation
+from tollgate.states import Decision, State
 
-ACTIONS = ("reserve", "settle", "release", "resolve")
+ACTIONS = ("reserve", "settle", "release", "resolve", "admit", "settle_stream")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Closure:
+def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Closure | Invocation:
     request_id = (event.get("context") or {}).get("requestId")
     logger.append_keys(requestId=request_id, executionId=event.get("executionId"))
     action = event.get("action")
@@ -43,7 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Clos
         lease_seconds=settings.lease_seconds,
         alerts=AlertPublisher(clients.sns(), settings.alert_topic_arn) if settings.alert_topic_arn else None,
     )
-    if action == "reserve":
+    if action in ("reserve", "admit"):
         store = ConfigStore(
             settings.table_name,
             clients.dynamodb(),
@@ -62,10 +66,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Clos
                 "failOpen": reserved["failOpen"],
             },
         )
+        if action == "admit" and reserved["decision"] == Decision.APPROVED and not reserved["failOpen"]:
+            # The caller streams from the model next: from here on, a lease that runs out is charged
+            # at the estimate by the sweeper (the model may have run), never released.
+            mark = ledger.mark_invoking(RequestRef.of(request), execution_id)
+            if mark["mark"] != "marked":
+                raise LedgerUnavailable(f"Could not mark request {request['requestId']} invoking: {mark}")
         return reserved
 
     reservation = event.get("reservation") or {}
+    if action == "settle_stream":
+        # The stream's own usage (reported by the caller), priced as invoke prices a Converse answer.
+        output = fit_for_state(success_output(request, event["result"]), settings.max_request_bytes)
+        event = {**event, "invocation": output}
+        action = "settle"
     if reservation.get("failOpen"):
+        if event.get("action") == "settle_stream":
+            return cast(Invocation, event["invocation"])
         return {"state": State.ABSENT, "deltas": []}  # nothing reserved: nothing to close
     ref = RequestRef.of(request)
     result: Closure
@@ -92,4 +109,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reservation | Clos
         f"{action.capitalize()}: {result['state']}",
         extra={"state": result["state"], "deltas": result["deltas"]},
     )
+    if event.get("action") == "settle_stream":
+        return cast(Invocation, event["invocation"])  # the success output, for Record
     return {"state": result["state"], "deltas": result["deltas"]}
