@@ -2,6 +2,7 @@
 handlers' own events on moto (issue 15, items 5 and 8)."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from conftest import article_request, put_limit, put_route, use_env, used
@@ -69,3 +70,72 @@ def test_a_limit_on_a_route_holds_on_that_route_only(table, nova_micro_routes):
     assert [c["limitId"] for c in reserve("nova-micro-us", "r-2")[1]["counters"]] == ["us-only"]
     for request_id, model in (("r-3", "nova-micro"), ("r-4", NOVA_MICRO)):
         assert reserve(model, request_id)[1]["counters"] == []
+
+
+def validated(model, **parameters):
+    request = {**article_request(), "model": model}
+    request["prompt"] = {**request["prompt"], "parameters": parameters}
+    return handled(validate, {"request": request, "executionId": "exec-v"})
+
+
+def put_capped_profile(table, name, arn, *, max_tokens, input_price, output_price, default_max_tokens=None):
+    put_route(
+        table,
+        name,
+        kind="application_profile",
+        modelId=arn,
+        baseModelId=NOVA_MICRO,
+        maxTokens=max_tokens,
+        inputUsdPer1k=Decimal(input_price),
+        outputUsdPer1k=Decimal(output_price),
+        **({} if default_max_tokens is None else {"defaultMaxTokens": default_max_tokens}),
+    )
+
+
+def test_a_direct_base_model_id_keeps_its_profile_routes_cap_and_prices(table, monkeypatch):
+    use_env(monkeypatch, TOLLGATE_ALLOW_DIRECT_MODEL_IDS="true")
+    put_capped_profile(table, "sales", PROFILE_ARN, max_tokens=500, input_price="0.5", output_price="2")
+    over = validated(NOVA_MICRO, max_tokens=501)
+    assert over["valid"] is False
+    assert [e["field"] for e in over["errors"]] == ["prompt.parameters.max_tokens"]
+    assert validated("sales", max_tokens=501)["valid"] is False  # the same answer by route name
+    direct, by_route = validated(NOVA_MICRO, max_tokens=500), validated("sales", max_tokens=500)
+    assert (
+        direct["prices"]
+        == by_route["prices"]
+        == {"inputUsdPer1k": 0.5, "outputUsdPer1k": 2.0, **CACHE_AT_INPUT}
+    )
+    assert direct["estimate"] == by_route["estimate"]
+    assert direct["modelId"] == NOVA_MICRO  # still called directly, not through the profile
+    # Without max_tokens, the route's default (capped by the route's max) applies.
+    assert validated(NOVA_MICRO)["estimate"]["outputTokens"] == 500
+
+
+CACHE_AT_INPUT = {"cacheReadUsdPer1k": 0.5, "cacheWriteUsdPer1k": 0.5}
+
+
+def test_several_routes_to_one_base_model_give_a_direct_call_their_strictest_terms(table, monkeypatch):
+    use_env(monkeypatch, TOLLGATE_ALLOW_DIRECT_MODEL_IDS="true")
+    put_capped_profile(
+        table,
+        "sales",
+        PROFILE_ARN,
+        max_tokens=500,
+        input_price="0.5",
+        output_price="1",
+        default_max_tokens=300,
+    )
+    put_capped_profile(
+        table, "support", PROFILE_ARN + "s", max_tokens=900, input_price="0.25", output_price="3"
+    )
+    assert validated(NOVA_MICRO, max_tokens=501)["valid"] is False
+    direct = validated(NOVA_MICRO)
+    assert direct["estimate"]["outputTokens"] == 300
+    assert direct["prices"] == {"inputUsdPer1k": 0.5, "outputUsdPer1k": 3.0, **CACHE_AT_INPUT}
+
+
+def test_a_direct_base_model_id_is_refused_unless_direct_ids_are_allowed(table):
+    put_capped_profile(table, "sales", PROFILE_ARN, max_tokens=500, input_price="0.5", output_price="2")
+    refused = validated(NOVA_MICRO, max_tokens=100)
+    assert refused["valid"] is False
+    assert [e["field"] for e in refused["errors"]] == ["model"]
