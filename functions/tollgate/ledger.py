@@ -54,6 +54,9 @@ THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
+# An expired reservation's close (a retry's takeover or a sweep) leaves, in the same transaction, an
+# item under this lease value: the dead execution whose outcome the sweeper still has to record.
+UNRECORDED = "UNRECORDED"
 RECORD_MARK_SECONDS = 7 * 86_400
 # Re-taking a closed reservation: a released or charged one, for the same request.
 RETAKABLE = (State.RELEASED, State.CHARGED)
@@ -556,6 +559,41 @@ class Ledger:
                 swept.append({"item": item, "closure": closure})
         return swept
 
+    def unrecorded(self) -> list[dict[str, Any]]:
+        """The dead executions whose expired reservation was closed (by a retry that took it over,
+        or a sweep) and whose outcome may not be recorded yet: ``{executionId, requestId,
+        applicationId, state, dimensions}``, read consistently (the index projects few attributes)."""
+        found, start = [], None
+        while True:
+            page = self.client.query(
+                TableName=self.table_name,
+                IndexName=LEASE_INDEX,
+                KeyConditionExpression=f"{LEASE_ATTRIBUTE} = :unrecorded",
+                ExpressionAttributeValues=_values({":unrecorded": UNRECORDED}),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            for entry in page.get("Items", []):
+                key = {"pk": entry["pk"], "sk": entry["sk"]}
+                item = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get(
+                    "Item"
+                )
+                if item and LEASE_ATTRIBUTE in item:  # the index may lag behind a clear
+                    found.append(deserialize(item))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+    def clear_unrecorded(self, execution_id: str) -> None:
+        """Take a dead execution out of :meth:`unrecorded` once its outcome is recorded (the item
+        stays, without its lease, until its TTL)."""
+        _unless_condition_fails(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=_values({"pk": execution_id, "sk": UNRECORDED}),
+            UpdateExpression=f"REMOVE {LEASE_ATTRIBUTE}, {LEASE_EXPIRY_ATTRIBUTE}",
+            ConditionExpression="attribute_exists(pk)",
+        )
+
     def claim_record(self, execution_id: str) -> bool:
         """Claim the right to emit an execution's metrics (once per execution, whoever asks:
         Record, a retried Record, RecordFallback or the sweeper). False when already claimed."""
@@ -591,6 +629,8 @@ class Ledger:
                 marked = existing.get("state") == State.INVOKING
                 new_state, delta_for = (State.CHARGED, _charge_delta) if marked else unmarked
             deltas, items = _closing_writes(self.table_name, existing.get("counters") or [], delta_for, now)
+            if expired:  # its execution died: it is counted once from this item (sweeper, R1)
+                items.append(_unrecorded_put_request(self.table_name, existing, new_state, now))
             items.append(
                 _reservation_close_request(
                     self.table_name, ref, execution_id, (existing["state"],), new_state, now, extra
@@ -1047,6 +1087,26 @@ def _reservation_close_request(
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
+
+
+def _unrecorded_put_request(
+    table: str, existing: Mapping[str, Any], new_state: State, now: datetime
+) -> dict[str, Any]:
+    """The dead execution of an expired reservation, for the sweeper to record (keyed like the
+    record mark, by the execution, so a second close of the same execution writes the same item)."""
+    item = {
+        "pk": str(existing.get("executionId")),
+        "sk": UNRECORDED,
+        "executionId": str(existing.get("executionId")),
+        "requestId": existing.get("requestId"),
+        "applicationId": existing.get("applicationId"),
+        "state": new_state.value,
+        "dimensions": dict(existing.get("dimensions") or {}),
+        LEASE_ATTRIBUTE: UNRECORDED,
+        LEASE_EXPIRY_ATTRIBUTE: int(now.timestamp()),
+        "expiresAt": int(now.timestamp()) + RECORD_MARK_SECONDS,
+    }
+    return {"Put": {"TableName": table, "Item": _values(item)}}
 
 
 def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[str, Any]:
