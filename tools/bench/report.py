@@ -96,15 +96,10 @@ class Table:
 
 
 def markdown(cells: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    lines = []
-    for n, row in enumerate(cells):
-        padded = [
-            c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("| " + " | ".join(padded) + " |")
-        if n == 0:
-            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    """A Markdown table without padding (docs/ has a size budget): the first column left-aligned,
+    the figures right-aligned by the separator row."""
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join(["---", *["---:"] * (len(cells[0]) - 1)]) + "|")
     return "\n".join(lines)
 
 
