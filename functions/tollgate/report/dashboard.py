@@ -43,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 DEFAULT_PERIOD = 300
 MAX_QUERIES = 500  # GetMetricData's limit per call
 ROW_PX = 50  # height of one grid row on the page (the console's is about the same)
+NOT_RENDERED = "not rendered locally"
 STATS = {"SUM": "Sum", "AVG": "Average", "MIN": "Minimum", "MAX": "Maximum", "COUNT": "SampleCount"}
 
 
@@ -343,22 +344,31 @@ def _period(widget: Widget, entry: Entry, start: datetime, end: datetime) -> int
 
 
 def metric_panel(cloudwatch: Any, widget: Widget, start: datetime, end: datetime) -> Panel:
+    """A metric widget with its series. A line that cannot be computed here (a statistic the
+    service refuses, an expression outside the evaluated subset) is left out of the chart with
+    the reason in a note; a widget none of whose lines can be computed is not drawn at all, so
+    an empty chart always means "no data", never "not computed"."""
     panel = Panel(widget=widget, drawn=True)
     lines = entries(widget)
     stats = [(e.id, e.metric, e.stat, _period(widget, e, start, end)) for e in lines if e.metric is not None]
     found, refused = read_metrics(cloudwatch, stats, start, end)
-    panel.notes += [f"{_label(e)}: {refused[e.id]}" for e in lines if e.id in refused]
     by_id: dict[str, list[Series]] = {}
     for e in lines:
-        if e.metric is not None:
-            s = found.get(e.id) or Series(label="", timestamps=[], values=[])
-            by_id[e.id] = [Series(_label(e), s.timestamps, s.values, e.id, e.visible)]
+        if e.metric is None:
+            continue
+        if e.id in refused:
+            panel.notes.append(f"{NOT_RENDERED}: {_label(e)}: {refused[e.id]}")
+            continue
+        s = found.get(e.id) or Series(label="", timestamps=[], values=[])
+        by_id[e.id] = [Series(_label(e), s.timestamps, s.values, e.id, e.visible)]
     for e in lines:
         if e.expression is None:
             continue
         if m := INSIGHTS.match(e.expression):
-            series, notes = insights(cloudwatch, m, _period(widget, e, start, end), start, end)
-            panel.notes += notes
+            series, failures = insights(cloudwatch, m, _period(widget, e, start, end), start, end)
+            panel.notes += [f"{NOT_RENDERED}: {f}" for f in failures]
+            if failures and not series:
+                continue
             if e.label:
                 for s in series:
                     s.label = f"{e.label} {s.label}"
@@ -370,13 +380,22 @@ def metric_panel(cloudwatch: Any, widget: Widget, start: datetime, end: datetime
                     running = 0.0
                     values = [running := running + v for v in values]
                 series.append(Series(e.label or s.label, s.timestamps, values))
+        elif m:
+            panel.notes.append(
+                f"{NOT_RENDERED}: {e.expression}: it reads {m['arg'] or m['ref']}, not computed"
+            )
+            continue
         else:
-            panel.notes.append(f"not evaluated here: {e.expression}")
+            panel.notes.append(
+                f"{NOT_RENDERED}: {e.expression}: only Metrics Insights fn(metric) over SCHEMA(...), "
+                "RUNNING_SUM(id) and a bare id are computed from the raw series here"
+            )
             continue
         for s in series:
             s.id, s.visible = e.id, e.visible
         by_id[e.id] = series
     panel.series = [s for e in lines for s in by_id.get(e.id, [])]
+    panel.drawn = any(e.visible for e in lines if e.id in by_id)
     return panel
 
 
@@ -545,12 +564,12 @@ def log_panel(logs: Any, widget: Widget, start: datetime, end: datetime) -> Pane
         return Panel(
             widget=widget,
             drawn=False,
-            notes=[f"Logs Insights query not evaluated here ({e}): {query}"],
+            notes=[f"{NOT_RENDERED}: Logs Insights query outside the evaluated subset ({e}): {query}"],
         )
     try:
         columns, rows = run_log_query(logs, q, start, end)
     except (ClientError, BotoCoreError) as e:
-        return Panel(widget=widget, drawn=False, notes=[f"FilterLogEvents failed: {e}"])
+        return Panel(widget=widget, drawn=False, notes=[f"{NOT_RENDERED}: FilterLogEvents failed: {e}"])
     return Panel(widget=widget, drawn=True, columns=columns, rows=rows)
 
 
@@ -568,7 +587,9 @@ def panels(client: Callable[[str], Any], body: dict[str, Any], start: datetime, 
         elif w.type == "log":
             out.append(log_panel(client("logs"), w, start, end))
         else:
-            out.append(Panel(widget=w, drawn=False, notes=[f"{w.type} widgets are not drawn here"]))
+            out.append(
+                Panel(widget=w, drawn=False, notes=[f"{NOT_RENDERED}: {w.type} widgets are not drawn here"])
+            )
     return out
 
 
@@ -650,7 +671,7 @@ def _content(panel: Panel, go: Any, config: dict[str, Any]) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in panel.notes)
     notes_html = f'<ul class="notes">{notes}</ul>' if notes else ""
     if not panel.drawn:
-        return f'<div class="summary"><p>Not drawn here.</p>{notes_html}</div>'
+        return f'<div class="summary"><p>Not rendered locally.</p>{notes_html}</div>'
     if w.type == "log":
         head = "".join(f"<th>{html.escape(c)}</th>" for c in panel.columns)
         body = "".join(
