@@ -299,6 +299,9 @@ def test_metric_widgets_show_the_series_cloudwatch_would(traffic):
     }  # fmt: skip
     assert totals(panels["Workflow executions"])["ExecutionsStarted"] == 4
     assert all(p.drawn for t, p in panels.items() if not t.startswith("Functions: Duration"))
+    # a chart without data says so (the console: "No data available."), one with data does not
+    assert panels["Bedrock InvocationThrottles (Sum)"].notes == ["no data in this time range"]
+    assert panels["Outcomes"].notes == []
 
 
 def test_metrics_insights_is_evaluated_from_the_one_dimension_series(traffic):
@@ -323,8 +326,9 @@ def test_running_sum_accumulates_the_hidden_daily_series_under_the_budget_lines(
     assert len(hidden) == 1 and sum(hidden[0].values) == 2.0
     running = 0.0
     assert shown[0].values == [running := running + v for v in hidden[0].values]
-    fig = board.figure(panel, go)
+    fig = board.figure(panel, go, (START, END))
     assert len(fig.data) == 1
+    assert fig.layout.xaxis.range == (START.isoformat(), END.isoformat())  # the whole time range
     assert sorted(s["y0"] for s in fig.layout.shapes) == [40, 50]  # limit and budget
 
 

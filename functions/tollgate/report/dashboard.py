@@ -44,6 +44,7 @@ DEFAULT_PERIOD = 300
 MAX_QUERIES = 500  # GetMetricData's limit per call
 ROW_PX = 50  # height of one grid row on the page (the console's is about the same)
 NOT_RENDERED = "not rendered locally"
+NO_DATA = "no data in this time range"  # the console: "No data available."
 STATS = {"SUM": "Sum", "AVG": "Average", "MIN": "Minimum", "MAX": "Maximum", "COUNT": "SampleCount"}
 
 
@@ -396,6 +397,8 @@ def metric_panel(cloudwatch: Any, widget: Widget, start: datetime, end: datetime
         by_id[e.id] = series
     panel.series = [s for e in lines for s in by_id.get(e.id, [])]
     panel.drawn = any(e.visible for e in lines if e.id in by_id)
+    if panel.drawn and not any(s.values for s in panel.series if s.visible):
+        panel.notes.append(NO_DATA)
     return panel
 
 
@@ -604,8 +607,9 @@ def time_range(hours: float, now: datetime | None = None) -> tuple[datetime, dat
 # --- drawing ----------------------------------------------------------------------------------
 
 
-def figure(panel: Panel, go: Any) -> Any:
-    """The plotly figure of a metric panel (timeSeries, bar or pie)."""
+def figure(panel: Panel, go: Any, span: tuple[datetime, datetime] | None = None) -> Any:
+    """The plotly figure of a metric panel (timeSeries, bar or pie); a time series spans the
+    dashboard's time range, as in the console, not just the points it has."""
     props = panel.widget.properties
     shown = [s for s in panel.series if s.visible]
     if panel.view == "pie":
@@ -625,6 +629,8 @@ def figure(panel: Panel, go: Any) -> Any:
                     stackgroup="one" if stacked else None,
                 )
             )
+        if span:
+            fig.update_xaxes(range=[span[0].isoformat(), span[1].isoformat()])
         for a in props.get("annotations", {}).get("horizontal", []):
             if isinstance(a, dict) and isinstance(a.get("value"), int | float):
                 fig.add_hline(
@@ -664,7 +670,7 @@ def markdown(text: str) -> str:
     return "\n".join(out)
 
 
-def _content(panel: Panel, go: Any, config: dict[str, Any]) -> str:
+def _content(panel: Panel, go: Any, config: dict[str, Any], span: tuple[datetime, datetime]) -> str:
     w = panel.widget
     if w.type == "text":
         return f'<div class="markdown">{markdown(str(w.properties.get("markdown", "")))}</div>'
@@ -689,7 +695,7 @@ def _content(panel: Panel, go: Any, config: dict[str, Any]) -> str:
             if s.visible
         )
         return f'<div class="values">{tiles}</div>{notes_html}'
-    chart = figure(panel, go).to_html(
+    chart = figure(panel, go, span).to_html(
         full_html=False,
         include_plotlyjs=False,
         div_id=f"widget-{w.index}-chart",
@@ -712,10 +718,11 @@ def as_html(name: str, panel_list: list[Panel], start: datetime, end: datetime) 
             f"grid-column: {w.x + 1} / span {max(1, w.width)}; grid-row: {w.y + 1} / span {max(1, w.height)};"
         )
         title = f"<h3>{html.escape(w.title)}</h3>" if w.title else ""
+        content = _content(p, go, config, (start, end))
         cells.append(
             f'<section class="widget {html.escape(w.type)}" id="widget-{w.index}" '
             f'data-title="{html.escape(w.title)}" data-view="{html.escape(p.view)}" '
-            f'data-drawn="{str(p.drawn).lower()}" style="{style}">{title}{_content(p, go, config)}</section>'
+            f'data-drawn="{str(p.drawn).lower()}" style="{style}">{title}{content}</section>'
         )
     drawn = sum(p.drawn for p in panel_list)
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
