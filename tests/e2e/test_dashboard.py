@@ -123,7 +123,9 @@ def test_the_applied_dashboard_is_drawn_with_the_executions_metrics(
         assert f'data-title="{widget["title"]}"' in chart
         with_points = sum(1 for s in widget["series"] if s["points"])
         assert chart.count('class="trace scatter') == with_points, widget["title"]
-    assert sum(1 for s in by_title["Input tokens by application"]["series"] if s["points"]) >= 1
+    tiles = next(s for s in sections if 'data-title="Totals over the time range"' in s)
+    requests = total("Totals over the time range", "TotalRequests")
+    assert f'class="number">{requests:,.0f}<' in tiles
     shot = tmp_path / "dashboard.png"
     subprocess.run(
         [*flags, "--window-size=1600,4200", f"--screenshot={shot}", page.as_uri()],

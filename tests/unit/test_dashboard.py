@@ -426,6 +426,8 @@ def test_the_page_places_every_widget_on_the_consoles_grid(traffic):
     assert len(re.findall(r'id="widget-\d+-chart"', page)) == len(charts)
     assert "<h2>Tollgate <code>tollgate-demo</code></h2>" in page
     assert page.count('data-drawn="false"') == 1  # Functions: Duration (p99)
+    tiles = page.split('data-title="Totals over the time range"')[1].split("</section>")[0]
+    assert re.findall(r'class="number">([^<]*)<', tiles) == ["4", "1", "-", "300", "120", "2.25"]
 
 
 # --- the command ------------------------------------------------------------------------------
