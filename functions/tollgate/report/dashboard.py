@@ -22,8 +22,10 @@ What is drawn, and how its data is read:
   evaluated here from FilterLogEvents over the JSON log lines (LocalStack's StartQuery ignores
   filter and stats); a table.
 
-Everything else (other widget types, other expressions and queries) is summarised: its title,
-type and what it would query, with the reason it is not drawn.
+Everything else (other widget types, other expressions and queries) is not drawn: the widget
+keeps its place, its title and a note "not rendered locally: <reason>". A widget none of whose
+lines can be computed is not drawn either, so an empty chart only ever means "no data in this
+time range" (which it says), never a value this renderer could not compute.
 """
 
 from __future__ import annotations
