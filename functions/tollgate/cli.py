@@ -4,6 +4,7 @@
     tollgate invoke --file request.json --json
     tollgate usage
     tollgate report --by costCenter --html report.html
+    tollgate dashboard --html dashboard.html
 
 The state machine and the table come from flags, from TOLLGATE_STATE_MACHINE_ARN /
 TOLLGATE_TABLE_NAME, or from `terraform output -json` in --terraform-dir. The standard AWS
@@ -461,6 +462,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """The module's CloudWatch dashboard as CloudWatch holds it, drawn here with its data."""
+    from tollgate.report import dashboard
+
+    name = (
+        args.name
+        or os.environ.get("TOLLGATE_DASHBOARD_NAME")
+        or _optional_output(Resolver(args), "dashboard_name")
+    )
+    if not name:
+        raise CliError(
+            f"no dashboard_name in the Terraform outputs of {args.terraform_dir} "
+            "(create_dashboard = false?); pass --name or set TOLLGATE_DASHBOARD_NAME"
+        )
+    try:
+        start, end = dashboard.time_range(args.hours)
+        clients: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in clients:
+                clients[service] = aws_client(args, service)
+            return clients[service]
+
+        body = dashboard.load_body(client("cloudwatch"), name)
+        panels = dashboard.panels(client, body, start, end)
+    except dashboard.DashboardError as e:
+        raise CliError(f"dashboard {name}: {e}") from None
+    if args.html:
+        try:
+            page = dashboard.as_html(name, panels, start, end)
+        except ImportError:
+            raise CliError("--html needs plotly: pip install plotly (see requirements/dev.txt)") from None
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+    if args.json:
+        document = {
+            "dashboard": name,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "widgets": [p.as_dict() for p in panels],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(dashboard.as_text(panels))
+        if args.html:
+            print(f"\nwrote {args.html}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from tollgate.catalogue import load_catalogue
     from tollgate.lifecycle import MODEL_COLUMNS, model_rows
@@ -561,6 +611,19 @@ def parser() -> argparse.ArgumentParser:
         help="Cost Explorer service name to count (repeatable; default Amazon Bedrock)",
     )
     report.set_defaults(func=cmd_report)
+    board = commands.add_parser(
+        "dashboard",
+        parents=[common],
+        help="the module's CloudWatch dashboard, drawn locally from the body CloudWatch holds",
+        description="Reads the dashboard's body (GetDashboard) and each widget's data, prints a "
+        "summary and, with --html, draws the widgets at their places on one self-contained page.",
+    )
+    board.add_argument("--name", help="dashboard name (else TOLLGATE_DASHBOARD_NAME or Terraform's)")
+    board.add_argument(
+        "--hours", type=float, default=3.0, help="time range: the last HOURS (default 3, the console's)"
+    )
+    board.add_argument("--html", metavar="FILE", help="write the dashboard as a self-contained HTML page")
+    board.set_defaults(func=cmd_dashboard)
     models = commands.add_parser(
         "models", parents=[common], help="every route with the lifecycle Bedrock reports for its model"
     )
