@@ -66,8 +66,8 @@ def query(keys: list[str], since: date, until: date, *, table: str, dialect: str
     columns = ", ".join(f"{g} AS g{i}" for i, g in enumerate(groups))
     by = ", ".join(str(i + 2) for i in range(len(groups)))
     # keys and table are checked (_NAME, AthenaTable) or ours (the downloaded files' paths)
-    return (  # noqa: S608
-        f"SELECT CAST(line_item_usage_start_date AS DATE) AS day, {columns}, "
+    return (
+        f"SELECT CAST(line_item_usage_start_date AS DATE) AS day, {columns}, "  # noqa: S608
         "SUM(line_item_unblended_cost) AS cost "
         f"FROM {table} "
         f"WHERE line_item_usage_start_date >= TIMESTAMP '{since.isoformat()} 00:00:00' "
