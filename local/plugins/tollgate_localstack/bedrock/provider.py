@@ -344,6 +344,42 @@ class BedrockProvider:
 
 
 # --- runtime ---------------------------------------------------------------------------------------------
+def caller_identity(context: RequestContext) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The caller's IAM principal and its tags, as Bedrock records them for the bill (CUR 2.0
+    line_item_iam_principal): an assumed role's session ARN (a Lambda function's credentials are
+    its role's session) or an IAM user's ARN, with the role's or the user's tags. LocalStack keeps
+    these in moto's STS and IAM backends; an unknown key (test credentials) is the account root."""
+    from localstack.utils.aws.request_context import extract_access_key_id_from_auth_header
+
+    account = context.account_id
+    try:
+        key = extract_access_key_id_from_auth_header(dict(context.request.headers)) or ""
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        iam = iam_backends[account]["aws"]
+        for backend in sts_backends[account].values():
+            role = backend.get_assumed_role_from_access_key(key)
+            if role is not None:
+                try:
+                    tags = iam.get_role_by_arn(arn=role.role_arn).tags
+                except Exception:  # noqa: BLE001 (a role deleted since: no tags)
+                    tags = {}
+                return role.arn, _tag_pairs(tags)
+        user = iam.get_user_from_access_key_id(key)
+        if user is not None:
+            return user.arn, _tag_pairs(getattr(user, "tags", {}))
+    except Exception:  # noqa: BLE001 (the bill must not fail a model call)
+        pass
+    return f"arn:aws:iam::{account}:root", ()
+
+
+def _tag_pairs(tags: dict) -> tuple[tuple[str, str], ...]:
+    """moto keeps tags as {key: {"Key": k, "Value": v}} (or plain {key: value})."""
+    pairs = ((k, v["Value"] if isinstance(v, dict) else v) for k, v in (tags or {}).items())
+    return tuple(sorted((str(k), str(v)) for k, v in pairs))
+
+
 def _strike(fault: dict) -> None:
     if fault["delayMs"]:
         time.sleep(fault["delayMs"] / 1000)
@@ -379,6 +415,7 @@ class BedrockRuntimeProvider:
                 completion.input_tokens,
                 completion.output_tokens,
                 tuple(sorted(STORE.tags.get(target.profile_arn, {}).items())) if target.profile_arn else (),
+                *caller_identity(context),
             )
         )
         metrics.success(
