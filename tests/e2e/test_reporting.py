@@ -178,7 +178,8 @@ def cur_report(reporting, endpoint: str, *extra: str) -> dict:
         "--cur-export",
         export["export_name"],
     )
-    ce = json.loads(report(reporting, endpoint, *extra, "--json").stdout)["totals"]["costExplorerUsd"]
+    # the bill's total, which no grouping changes
+    ce = json.loads(report(reporting, endpoint, "--json").stdout)["totals"]["costExplorerUsd"]
     deadline = time.monotonic() + 60
     while True:
         done = subprocess.run(
