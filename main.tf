@@ -240,6 +240,7 @@ module "function" {
   iam_role_path                = var.iam_role_path
   iam_permissions_boundary_arn = var.iam_permissions_boundary_arn
   tags                         = var.tags
+  role_tags                    = each.key == "invoke" ? local.invoke_principal_tags : {}
 }
 
 # --- the state machine ------------------------------------------------------------------------

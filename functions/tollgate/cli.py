@@ -405,6 +405,36 @@ def _optional_output(resolver: Resolver, name: str) -> str | None:
     return str(value) if value else None
 
 
+def _cur_reader(args: argparse.Namespace, resolver: Resolver, client: Any) -> Any:
+    """The bill from the CUR 2.0 export: Athena when a table is named, else DuckDB over the
+    export's Parquet objects (bucket/prefix/export from the flags or the cost_export output)."""
+    from tollgate.report import cur
+
+    if args.athena_table:
+        try:
+            table = cur.AthenaTable(
+                database=args.athena_database or "",
+                table=args.athena_table,
+                workgroup=args.athena_workgroup,
+                output_location=args.athena_output,
+            )
+        except cur.CurError as e:
+            raise CliError(str(e)) from None
+        return lambda keys, since, until: cur.athena_daily(client("athena"), table, keys, since, until)
+    _optional_output(resolver, "cost_export")
+    export = (resolver._outputs or {}).get("cost_export") or {}
+    bucket = args.cur_bucket or export.get("bucket")
+    name = args.cur_export or export.get("export_name")
+    prefix = args.cur_prefix if args.cur_prefix is not None else export.get("prefix", "")
+    if not bucket or not name:
+        raise CliError(
+            "--source cur needs the export's --cur-bucket and --cur-export (or the module's cost_export "
+            "output: set cost_export.enabled), or --athena-table and --athena-database"
+        )
+    where = cur.CurLocation(bucket=bucket, prefix=prefix or "", export_name=name)
+    return lambda keys, since, until: cur.duckdb_daily(client("s3"), where, keys, since, until)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tollgate.report import Period, build_report, render
 
@@ -430,6 +460,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             clients[service] = aws_client(args, service)
         return clients[service]
 
+    bill = _cur_reader(args, resolver, client) if args.source == "cur" else None
     try:
         report = build_report(
             client,
@@ -439,9 +470,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             table=table,
             cost_explorer=not args.no_cost_explorer,
             services=args.ce_service,
+            bill=bill,
         )
-    except ValueError as e:
+    except ValueError as e:  # CurError too
         raise CliError(str(e)) from None
+    except (BotoCoreError, ClientError) as e:
+        raise CliError(f"the CUR 2.0 export could not be read: {e}") from None
     if args.html:
         from tollgate.report.html import as_html
 
@@ -605,6 +639,20 @@ def parser() -> argparse.ArgumentParser:
         "--namespace", help="metrics namespace (else TOLLGATE_METRICS_NAMESPACE or Terraform's)"
     )
     report.add_argument("--no-cost-explorer", action="store_true", help="do not call Cost Explorer")
+    report.add_argument(
+        "--source",
+        choices=["cost-explorer", "cur"],
+        default="cost-explorer",
+        help="the bill: Cost Explorer (default) or the CUR 2.0 export (also allows --by iamPrincipal)",
+    )
+    cur_args = report.add_argument_group("the CUR 2.0 export (--source cur; default: the cost_export output)")
+    cur_args.add_argument("--cur-bucket", help="the export's S3 bucket (read with DuckDB)")
+    cur_args.add_argument("--cur-prefix", help="the export's S3 prefix")
+    cur_args.add_argument("--cur-export", help="the export's name")
+    cur_args.add_argument("--athena-table", help="read through Athena: the table over the export")
+    cur_args.add_argument("--athena-database", help="its Glue database")
+    cur_args.add_argument("--athena-workgroup", default="primary", help="Athena workgroup (default primary)")
+    cur_args.add_argument("--athena-output", help="s3:// location for results, if the workgroup sets none")
     report.add_argument(
         "--ce-service",
         action="append",
