@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,6 +59,7 @@ RECORD_MARK_SECONDS = 7 * 86_400
 RETAKABLE = (State.RELEASED, State.CHARGED)
 
 _serializer = TypeSerializer()
+_T = TypeVar("_T")
 
 
 class LedgerBusy(Exception):
@@ -357,8 +358,8 @@ class Ledger:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
             )
-        totals = self._sharded_totals([plan for plan, _ in exceeded])
-        described = [plan.describe(totals.get(plan.sk, _used(item))) for plan, item in exceeded]
+        totals = self._denial_detail(lambda: self._sharded_totals([plan for plan, _ in exceeded]), request_id)
+        described = [plan.describe(_denied_used(plan, item, totals)) for plan, item in exceeded]
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
         named = max(range(len(exceeded)), key=lambda i: (waits[i], -plans.index(exceeded[i][0])))
@@ -368,7 +369,13 @@ class Ledger:
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
     ) -> dict[str, Any] | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
-        items = self._batch_get([ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys])
+        keys = [ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys]
+        items = self._denial_detail(lambda: self._batch_get(keys), ref.request_id)
+        if items is None:
+            # Decided without the read: the request needs more than a whole ceiling. (A settled
+            # request's replay needed the read too: the caller retries and gets it then.)
+            unread = [plan.describe(None) for plan in enforced if not plan.fits_at_all]
+            return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, unread[0], unread, None)
         existing = items.get((ref.pk, "RESERVATION"))
         if existing and not (existing.get("state") in RETAKABLE and existing.get("fingerprint") == print_):
             result = self._existing_reservation(ref, execution_id, print_, existing, now)
@@ -383,6 +390,19 @@ class Ledger:
                 named = described[-1]
         # More than a whole ceiling can never fit: there is no time after which to retry.
         return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, named, described, None)
+
+    def _denial_detail(self, read: Callable[[], _T], request_id: str) -> _T | None:
+        """A read that only adds detail to a denial already decided (the used totals, a stored
+        reservation): None, logged, when DynamoDB fails it. The denial stands either way: fail_open
+        applies only when the ledger could not decide, never to a decision it reached."""
+        try:
+            return read()
+        except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+            logger.warning(
+                "Could not read the counters for the denial's detail; denied with the detail at hand",
+                extra={"requestId": request_id, "error": str(error), "errorCode": _error_code(error)},
+            )
+            return None
 
     def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict[str, Any]]:
         """Shadow limits that this request took past their ceiling (read back after the reserve)."""
@@ -841,6 +861,16 @@ def _raised_alerting_counters(
         for counter, delta in zip(counters, deltas, strict=True)
         if counter.get("alerts") and delta["delta"] > 0
     ]
+
+
+def _denied_used(
+    plan: CounterPlan, item: Mapping[str, Any] | None, totals: Mapping[str, Decimal] | None
+) -> Decimal | None:
+    """What a denial reports as used: a sharded limit's total over its shards (None when they could
+    not be read: the one full shard is not the limit's use), else the counter's own ``used``."""
+    if plan.limit.shards > 1:
+        return None if totals is None else totals.get(plan.sk, _used(item))
+    return _used(item)
 
 
 def _used(item: Mapping[str, Any] | None) -> Decimal:

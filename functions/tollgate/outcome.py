@@ -275,9 +275,11 @@ def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str
         )
     elif limit:
         scope = ", ".join(f"{k}={v}" for k, v in sorted((limit.get("scope") or {}).items())) or "everything"
+        # used is None when the counters could not be read for the detail (the denial stands).
+        use = "its use could not be read" if limit.get("used") is None else f"{limit.get('used')} is used"
         message = (
             f"Request denied by limit '{limit.get('id')}' ({limit.get('unit')} per {limit.get('window')} for "
-            f"{scope}): the limit is {limit.get('limit')}, {limit.get('used')} is used and this request "
+            f"{scope}): the limit is {limit.get('limit')}, {use} and this request "
             f"needs {limit.get('requested')}."
         )
         if retry_after is None:

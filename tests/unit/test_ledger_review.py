@@ -1,0 +1,171 @@
+"""Issue 15, items 3, 6, 9 and 10: decisions that stand under faults, conditional writes that find
+their own effect, a registry that fails closed, and usage that cannot push counters down. Each test
+drives the handlers' own events against moto, with the fault injected into the botocore client the
+handler uses (an event hook that answers 500, or that lets a write through and loses its response so
+that the SDK retries it). Every one of them failed on main before its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError
+from conftest import article_request, put_limit, use_env, used
+from lambda_context import LAMBDA_CONTEXT
+from moto.core.models import botocore_stubber
+
+from tollgate import clients
+from tollgate.handlers import invoke, rate_limit, record_metrics, validate
+from tollgate.outcome import record
+
+APP = "aws-documentation-helper"
+EXECUTION = "arn:aws:states:us-east-1:123456789012:express:tollgate:exec-1:run"
+HANDLERS = {
+    "validate_function_arn": lambda event: validate.handler(event, LAMBDA_CONTEXT),
+    "rate_limit_function_arn": lambda event: rate_limit.handler(event, LAMBDA_CONTEXT),
+    "invoke_function_arn": lambda event: invoke.handler(event, LAMBDA_CONTEXT),
+    "record_metrics_function_arn": lambda event: record_metrics.handler(event, LAMBDA_CONTEXT),
+}
+
+
+class _Raw:
+    """The raw body botocore reads from an HTTP response."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
+def server_error(request: Any) -> AWSResponse:
+    body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}'
+    return AWSResponse(request.url, 500, {}, _Raw(body))
+
+
+@pytest.fixture
+def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handlers' DynamoDB client without SDK retries, so that an injected 500 reaches the ledger
+    at once (with retries it reaches it too, after the backoff)."""
+    monkeypatch.setattr(
+        clients, "DYNAMODB_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 1})
+    )
+
+
+def on_dynamodb(operation: str, hook: Callable[..., Any]) -> None:
+    """Run ``hook(request)`` before moto answers ``operation`` on the handlers' DynamoDB client: a
+    response it returns is the answer; None lets moto answer."""
+    clients.dynamodb().meta.events.register_first(
+        f"before-send.dynamodb.{operation}", lambda request, **_: hook(request)
+    )
+
+
+def lose_the_first_response(operation: str, matches: Callable[[bytes], bool]) -> list[int]:
+    """The first ``operation`` whose body ``matches`` goes through (moto applies it) and its response
+    is lost (the connection closes): the SDK sends the same request again. Returns the count of
+    matching requests sent."""
+    sent: list[int] = []
+
+    def hook(request: Any) -> Any:
+        if not matches(request.body):
+            return None
+        sent.append(1)
+        if len(sent) == 1:
+            botocore_stubber(event_name=f"before-send.dynamodb.{operation}", request=request)
+            raise ConnectionClosedError(endpoint_url=request.url, request=request)
+        return None
+
+    on_dynamodb(operation, hook)
+    return sent
+
+
+def validated(request: dict[str, Any] | None = None) -> dict[str, Any]:
+    context = validate.handler({"request": request or article_request()}, LAMBDA_CONTEXT)
+    assert context["valid"], context
+    return context
+
+
+def reserve(context: dict[str, Any], execution_id: str = "exec-1", action: str = "reserve") -> dict[str, Any]:
+    event = {"action": action, "executionId": execution_id, "context": context}
+    result: dict[str, Any] = rate_limit.handler(event, LAMBDA_CONTEXT)
+    return result
+
+
+# --- 3. fail_open never turns a decided denial into an admission ------------------------------------
+
+
+def test_fail_open_still_denies_a_request_too_big_to_fit_when_its_detail_cannot_be_read(
+    table, article_routing, one_attempt, monkeypatch, logs
+):
+    """Before: the BatchGetItem that builds the denial's detail answered 500, the ledger said
+    LedgerUnavailable and fail_open admitted a request that can never fit (failOpen=True)."""
+    use_env(monkeypatch, TOLLGATE_FAIL_OPEN="true")
+    put_limit(table, "output", unit="output_tokens", limit=100)  # the article asks for 2,000
+    context = validated()
+    on_dynamodb("BatchGetItem", server_error)
+    result = reserve(context)
+    assert result["decision"] == "denied"
+    assert result["failOpen"] is False
+    assert result["denial"]["reason"] == "limit_exceeded"
+    assert result["denial"]["limit"]["id"] == "output"
+    assert result["denial"]["limit"]["used"] is None  # not read: unknown, not zero
+    assert result["denial"]["retryAfterSeconds"] is None  # it can never fit
+    assert used(table) == {}
+    assert any("denial" in line["message"] and line["level"] == "WARNING" for line in logs())
+    cause = record({"context": context, "reservation": result}, ("production",)).cause
+    assert "its use could not be read" in cause["message"] and "never fit" in cause["message"]
+
+
+def test_fail_open_still_denies_against_full_shards_when_their_totals_cannot_be_read(
+    table, article_routing, one_attempt, monkeypatch
+):
+    """Before: every shard full, the BatchGetItem of the shards' totals answered 500, and fail_open
+    admitted the request past the ceiling."""
+    use_env(monkeypatch, TOLLGATE_FAIL_OPEN="true")
+    put_limit(table, "requests", unit="requests", limit=3, shards=3)
+    for number in range(3):
+        filled = reserve(validated({**article_request(), "requestId": f"fill-{number}"}), f"x-{number}")
+        assert filled["decision"] == "approved"
+    before = used(table)
+    assert sum(before.values()) == 3
+    context = validated({**article_request(), "requestId": "one-too-many"})
+    cancelled: list[int] = []
+
+    def fail_after_a_cancelled_transaction(request: Any) -> Any:
+        # Only the reads that follow the refused transaction (the denial's detail) fail.
+        return server_error(request) if cancelled else None
+
+    clients.dynamodb().meta.events.register(
+        "after-call.dynamodb.TransactWriteItems",
+        lambda http_response, **_: cancelled.append(1) if http_response.status_code == 400 else None,
+    )
+    on_dynamodb("BatchGetItem", fail_after_a_cancelled_transaction)
+    result = reserve(context, "exec-4")
+    assert cancelled, "the request never met a full shard"
+    assert result["decision"] == "denied"
+    assert result["failOpen"] is False
+    assert result["denial"]["reason"] == "limit_exceeded"
+    assert result["denial"]["limit"]["id"] == "requests"
+    assert result["denial"]["retryAfterSeconds"] > 0
+    assert used(table) == before
+
+
+def test_fail_open_still_admits_when_the_ledger_cannot_decide(
+    table, article_routing, one_attempt, monkeypatch
+):
+    """The other side of item 3: an outage before any decision (the transaction itself) is what
+    fail_open is for."""
+    use_env(monkeypatch, TOLLGATE_FAIL_OPEN="true")
+    put_limit(table, "requests", unit="requests", limit=3)
+    context = validated()
+    on_dynamodb("TransactWriteItems", server_error)
+    result = reserve(context)
+    assert result["decision"] == "approved"
+    assert result["failOpen"] is True
