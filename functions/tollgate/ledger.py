@@ -24,6 +24,7 @@ import hashlib
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,9 @@ THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
 RECORD_MARK_SECONDS = 7 * 86_400
+# A conditional write's own ID: its SDK retry, refused because the write already happened, finds
+# this ID and knows the write is its own (the invoking mark, the record claim).
+WRITE_ID_ATTRIBUTE = "writeId"
 # Re-taking a closed reservation: a released or charged one, for the same request.
 RETAKABLE = (State.RELEASED, State.CHARGED)
 
@@ -463,16 +467,12 @@ class Ledger:
 
     def mark_invoking(self, ref: RequestRef, execution_id: str) -> Mark:
         """Mark the reservation ``invoking`` before the model is called (conditional: only the
-        holding execution, only from ``reserved``)."""
-        refused = _unless_condition_fails(
-            self.client.update_item,
-            **_mark_request(self.table_name, ref, execution_id, State.RESERVED, State.INVOKING, self.clock()),
-        )
-        if refused is None:
+        holding execution, only from ``reserved``). The SDK's retry of this same write (its first
+        response lost) finds its own write ID on the item and is ``marked``; an earlier attempt of
+        the execution left another one, and is ``already_invoking``."""
+        old, own = self._move_mark(ref, execution_id, State.RESERVED, State.INVOKING)
+        if own:
             return {"mark": "marked", "state": str(State.INVOKING)}
-        old = deserialize(refused.response["Item"]) if refused.response.get("Item") else None
-        if old is None:
-            old = self._get_reservation(ref)
         state = (old or {}).get("state") or State.ABSENT
         if state == State.INVOKING and (old or {}).get("executionId") == execution_id:
             return {"mark": "already_invoking", "state": str(state)}
@@ -481,11 +481,32 @@ class Ledger:
     def unmark_invoking(self, ref: RequestRef, execution_id: str) -> bool:
         """Take the mark back after an error that proves the model did not run, so that the state
         machine's retry may call it. False when the mark was not there to take back."""
-        refused = _unless_condition_fails(
-            self.client.update_item,
-            **_mark_request(self.table_name, ref, execution_id, State.INVOKING, State.RESERVED, self.clock()),
+        return self._move_mark(ref, execution_id, State.INVOKING, State.RESERVED)[1]
+
+    def _move_mark(
+        self, ref: RequestRef, execution_id: str, old: State, new: State
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Move the holding execution's reservation from ``old`` to ``new``: (the item as the
+        refused condition found it, or None; whether the move is this call's own). A write that is
+        refused because it already happened (a retry of the same request, with the same write ID) is
+        this call's own."""
+        write_id = uuid.uuid4().hex
+        request = _mark_request(self.table_name, ref, execution_id, old, new, self.clock(), write_id)
+        refused = _unless_condition_fails(self.client.update_item, **request)
+        if refused is None:
+            return None, True
+        found = deserialize(refused.response["Item"]) if refused.response.get("Item") else None
+        if found is None:
+            found = self._get_reservation(ref)
+        own = (
+            found is not None
+            and found.get("state") == new
+            and found.get("executionId") == execution_id
+            and found.get(WRITE_ID_ATTRIBUTE) == write_id
         )
-        return refused is None
+        if own:
+            logger.info("The mark's first write went through (its response was lost): done")
+        return found, own
 
     # --- settle, release, charge, resolve ---------------------------------------------------------------
 
@@ -578,9 +599,20 @@ class Ledger:
 
     def claim_record(self, execution_id: str) -> bool:
         """Claim the right to emit an execution's metrics (once per execution, whoever asks:
-        Record, a retried Record, RecordFallback or the sweeper). False when already claimed."""
-        request = _record_mark_request(self.table_name, execution_id, self.clock())
-        return _unless_condition_fails(self.client.put_item, **request) is None
+        Record, a retried Record, RecordFallback or the sweeper). False when already claimed by
+        another call; True when the mark found is this call's own (the SDK retried the put after
+        its first response was lost). The mark found comes with the refusal (ALL_OLD): the
+        functions that claim may only put the mark, not read it."""
+        write_id = uuid.uuid4().hex
+        request = _record_mark_request(self.table_name, execution_id, self.clock(), write_id)
+        refused = _unless_condition_fails(self.client.put_item, **request)
+        if refused is None:
+            return True
+        found = deserialize(refused.response["Item"]) if refused.response.get("Item") else {}
+        own = found.get(WRITE_ID_ATTRIBUTE) == write_id
+        if own:
+            logger.info("The record mark's first write went through (its response was lost): claimed")
+        return own
 
     def _close(
         self,
@@ -1010,17 +1042,24 @@ def _reservation_put_request(
 
 
 def _mark_request(
-    table: str, ref: RequestRef, execution_id: str, old: State, new: State, now: datetime
+    table: str, ref: RequestRef, execution_id: str, old: State, new: State, now: datetime, write_id: str
 ) -> dict[str, Any]:
     return {
         "TableName": table,
         "Key": ref.key,
-        "UpdateExpression": "SET #state = :new, updatedAt = :now",
+        # The write ID tells this write's SDK retry that the write it finds is its own.
+        "UpdateExpression": f"SET #state = :new, updatedAt = :now, {WRITE_ID_ATTRIBUTE} = :writeId",
         # Only the holding execution moves its own open reservation.
         "ConditionExpression": "#state = :old AND executionId = :exec",
         "ExpressionAttributeNames": {"#state": "state"},
         "ExpressionAttributeValues": _values(
-            {":new": new.value, ":old": old.value, ":exec": execution_id, ":now": _iso(now)}
+            {
+                ":new": new.value,
+                ":old": old.value,
+                ":exec": execution_id,
+                ":now": _iso(now),
+                ":writeId": write_id,
+            }
         ),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
@@ -1079,7 +1118,7 @@ def _reservation_close_request(
     }
 
 
-def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[str, Any]:
+def _record_mark_request(table: str, execution_id: str, now: datetime, write_id: str) -> dict[str, Any]:
     return {
         "TableName": table,
         "Item": _values(
@@ -1088,7 +1127,9 @@ def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[s
                 "sk": "RECORD",
                 "recordedAt": _iso(now),
                 "expiresAt": int(now.timestamp()) + RECORD_MARK_SECONDS,
+                WRITE_ID_ATTRIBUTE: write_id,  # this claim's own, for its SDK retry to recognise
             }
         ),
         "ConditionExpression": "attribute_not_exists(pk)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }

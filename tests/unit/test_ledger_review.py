@@ -6,18 +6,21 @@ that the SDK retries it). Every one of them failed on main before its fix."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asl_flow import execute
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError
-from conftest import article_request, put_limit, use_env, used
+from conftest import article_request, converse_response, emf_blobs, put_limit, use_env, used
 from lambda_context import LAMBDA_CONTEXT
 from moto.core.models import botocore_stubber
 
 from tollgate import clients
+from tollgate.bedrock import ModelOutcomeUnknown
 from tollgate.handlers import invoke, rate_limit, record_metrics, validate
 from tollgate.outcome import record
 
@@ -169,3 +172,81 @@ def test_fail_open_still_admits_when_the_ledger_cannot_decide(
     result = reserve(context)
     assert result["decision"] == "approved"
     assert result["failOpen"] is True
+
+
+# --- 6. a conditional write that finds its own earlier effect succeeds ------------------------------
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(body or b"{}")
+    return loaded
+
+
+def is_the_invoking_mark(body: bytes) -> bool:
+    values = _json(body).get("ExpressionAttributeValues") or {}
+    return values.get(":new") == {"S": "invoking"}
+
+
+def is_the_record_claim(body: bytes) -> bool:
+    return (_json(body).get("Item") or {}).get("sk") == {"S": "RECORD"}
+
+
+def test_a_lost_response_of_the_invoking_mark_does_not_stop_the_call(table, article_routing, bedrock, capsys):
+    """Before: the mark went through, its response was lost, the SDK's retry failed its own
+    condition (already invoking, same execution) and Invoke raised ModelOutcomeUnknown: the model
+    was never called and the caller was charged the estimate."""
+    put_limit(table, "tokens", unit="total_tokens", limit=1_000_000)
+    sent = lose_the_first_response("UpdateItem", is_the_invoking_mark)
+    bedrock.add_response("converse", converse_response(input_tokens=21, output_tokens=9))
+    run = execute(article_request(), HANDLERS, EXECUTION)
+    assert len(sent) == 2  # the write, and the SDK's retry of it
+    assert run.end == "Succeeded", run.output
+    assert run.output["usage"]["totalTokens"] == 30
+    bedrock.assert_no_pending_responses()  # the model was called, once
+    assert sum(used(table).values()) == 30  # settled at the real usage, counted once
+    (reservation,) = [i for i in table.scan()["Items"] if i["sk"] == "RESERVATION"]
+    assert reservation["state"] == "settled"
+    blobs = [b for b in emf_blobs(capsys.readouterr().out) if "TotalRequests" in b]
+    assert [(b["TotalRequests"], b["RateLimitApproved"], b["OutputTokens"]) for b in blobs] == [
+        ([1.0], [1.0], [9.0])
+    ]
+
+
+def test_a_later_attempt_of_the_same_execution_still_never_calls_the_model_again(
+    table, article_routing, bedrock
+):
+    """The mark's idempotency is the SDK retry's alone: a second Invoke attempt (a new Lambda
+    invocation of the same execution) finds the first one's mark and does not call the model."""
+    context = validated()
+    approved = reserve(context, EXECUTION)
+    event = {"context": context, "reservation": approved, "executionId": EXECUTION}
+    bedrock.add_client_error("converse", "InternalServerException", "lost", 500)
+    with pytest.raises(ModelOutcomeUnknown):
+        invoke.handler(event, LAMBDA_CONTEXT)
+    with pytest.raises(ModelOutcomeUnknown, match="PreviousAttemptUnfinished"):
+        invoke.handler(event, LAMBDA_CONTEXT)
+
+
+def test_a_lost_response_of_the_streaming_admit_mark_still_admits(table, article_routing):
+    """The streaming path's admit marks the reservation the same way: its SDK retry succeeds too."""
+    context = validated()
+    sent = lose_the_first_response("UpdateItem", is_the_invoking_mark)
+    admitted = reserve(context, EXECUTION, action="admit")
+    assert len(sent) == 2
+    assert admitted["decision"] == "approved"
+    (reservation,) = [i for i in table.scan()["Items"] if i["sk"] == "RESERVATION"]
+    assert reservation["state"] == "invoking"
+
+
+def test_a_lost_response_of_the_record_claim_still_emits_the_metrics_once(table, article_routing, capsys):
+    """Before: the claim went through, its response was lost, the SDK's retry found the mark and
+    Record emitted nothing: the execution was never counted."""
+    context = validated()
+    state = {"context": context, "reservation": {"decision": "denied", "denial": {}}, "outcome": "denied"}
+    sent = lose_the_first_response("PutItem", is_the_record_claim)
+    first = record_metrics.handler({"state": state, "executionId": EXECUTION}, LAMBDA_CONTEXT)
+    assert len(sent) == 2
+    again = record_metrics.handler({"state": state, "executionId": EXECUTION}, LAMBDA_CONTEXT)
+    assert first == again
+    blobs = [b for b in emf_blobs(capsys.readouterr().out) if "TotalRequests" in b]
+    assert [b["TotalRequests"] for b in blobs] == [[1.0]]  # once: not zero, not twice
