@@ -250,3 +250,58 @@ def test_a_lost_response_of_the_record_claim_still_emits_the_metrics_once(table,
     assert first == again
     blobs = [b for b in emf_blobs(capsys.readouterr().out) if "TotalRequests" in b]
     assert [b["TotalRequests"] for b in blobs] == [[1.0]]  # once: not zero, not twice
+
+
+# --- 9. a configured registry that cannot be used fails closed ---------------------------------------
+
+
+def validate_as(application_id: str) -> dict[str, Any]:
+    request = {**article_request(), "tags": {**article_request()["tags"], "applicationId": application_id}}
+    result: dict[str, Any] = validate.handler({"request": request, "executionId": EXECUTION}, LAMBDA_CONTEXT)
+    return result
+
+
+def field_errors(result: dict[str, Any]) -> dict[str, str]:
+    return {error["field"]: error["message"] for error in result.get("errors", [])}
+
+
+def test_a_registry_of_malformed_items_refuses_every_application(table, article_routing, logs):
+    """Before: every APPLICATION item malformed left the registry empty, which means off: an
+    unregistered applicationId was accepted."""
+    table.put_item(Item={"pk": "APPLICATION", "sk": APP, "costCenters": "support"})  # not a list
+    table.put_item(Item={"pk": "APPLICATION", "sk": "other-app", "routes": [1, 2]})
+    for application_id in ("invented-123", APP):
+        result = validate_as(application_id)
+        assert result["valid"] is False, application_id
+        message = field_errors(result)["tags.applicationId"]
+        assert "registry" in message and "cannot be used" in message
+    errors = [line for line in logs() if line["level"] == "ERROR"]
+    assert {line.get("applicationId") for line in errors} >= {APP, "other-app"}
+    assert any("registry" in line["message"] and "no usable" in line["message"] for line in errors)
+
+
+def test_an_application_whose_own_entry_is_malformed_is_told_so(table, article_routing):
+    """One malformed entry among good ones: its application is refused with the reason, the others
+    pass (the registry stays on either way)."""
+    table.put_item(Item={"pk": "APPLICATION", "sk": "good-app"})
+    table.put_item(Item={"pk": "APPLICATION", "sk": APP, "environments": "production"})
+    assert validate_as("good-app")["valid"] is True
+    message = field_errors(validate_as(APP))["tags.applicationId"]
+    assert f"'{APP}'" in message and "cannot be used" in message and "environments" in message
+    assert "not registered" in field_errors(validate_as("invented-123"))["tags.applicationId"]
+
+
+def test_a_registry_that_cannot_be_read_never_lets_a_request_through(
+    table, article_routing, one_attempt, logs
+):
+    """A read of the registry that fails (no cached copy) fails the Validate step (the execution
+    ends failed at validate, never valid), with an ERROR line naming the registry."""
+    table.put_item(Item={"pk": "APPLICATION", "sk": APP})
+
+    def fail_the_registry_query(request: Any) -> Any:
+        return server_error(request) if b'"APPLICATION"' in request.body else None
+
+    on_dynamodb("Query", fail_the_registry_query)
+    with pytest.raises(Exception, match="InternalServerError"):
+        validate_as("invented-123")
+    assert any(line["level"] == "ERROR" and "application registry" in line["message"] for line in logs())
