@@ -47,7 +47,7 @@ from tollgate.limits import (
 )
 from tollgate.observability import logger
 from tollgate.states import Decision, DenialReason, State
-from tollgate.values import dynamodb_safe, json_safe
+from tollgate.values import cost_problem, dynamodb_safe, json_safe, usage_problem
 
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
@@ -525,11 +525,24 @@ class Ledger:
         workflow passes them on). With them, the settle is one conditional transaction, no read
         first: the condition (open, held by this execution) also guarantees they are the item's,
         since an execution only ever holds the reservation it reserved. If the condition fails or
-        the transaction meets contention, it settles as without them (read, decide, write)."""
-        actual = Amounts.from_usage(usage, cost_usd)
+        the transaction meets contention, it settles as without them (read, decide, write).
 
-        def delta_for(unit: str, reserved: Decimal) -> Decimal:
-            return actual.of(unit) - reserved
+        A usage or cost that cannot be counted (negative, not a whole number, not a number) is
+        unknown: it settles at the estimate (no counter moves), logged; no report can take a counter
+        below what was admitted and settled."""
+        problem = usage_problem(usage) or cost_problem(cost_usd)
+        delta_for: Callable[[str, Decimal], Decimal]
+        if problem is not None:
+            logger.warning(
+                f"The usage to settle cannot be counted ({problem}): settled at the estimate",
+                extra={"requestId": ref.request_id},
+            )
+            delta_for = _charge_delta
+        else:
+            actual = Amounts.from_usage(usage, cost_usd)
+
+            def delta_for(unit: str, reserved: Decimal) -> Decimal:
+                return actual.of(unit) - reserved
 
         extra = {"#result": ("result", dynamodb_safe(result))}
         if counters is not None:

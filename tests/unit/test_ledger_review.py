@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from asl_flow import execute
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError
-from conftest import article_request, converse_response, emf_blobs, put_limit, use_env, used
+from conftest import TABLE, article_request, converse_response, emf_blobs, put_limit, use_env, used
 from lambda_context import LAMBDA_CONTEXT
 from moto.core.models import botocore_stubber
 
@@ -305,3 +307,133 @@ def test_a_registry_that_cannot_be_read_never_lets_a_request_through(
     with pytest.raises(Exception, match="InternalServerError"):
         validate_as("invented-123")
     assert any(line["level"] == "ERROR" and "application registry" in line["message"] for line in logs())
+
+
+# --- 10. usage that cannot be counted is charged at the estimate ------------------------------------
+
+
+UNITS = ("requests", "input_tokens", "output_tokens", "total_tokens", "usd")
+
+
+def every_unit(table: Any) -> None:
+    for unit in UNITS:
+        put_limit(table, unit, unit=unit, limit=1_000_000)
+
+
+def by_unit(table: Any) -> dict[str, Any]:
+    return {key.split("|")[0]: value for key, value in used(table).items()}
+
+
+def model_answers(monkeypatch: pytest.MonkeyPatch, usage: dict[str, Any]) -> list[int]:
+    """The model's answer with this usage, however odd, handed over as the client's parsed response
+    (a ``before-call`` hook, as the Stubber does, without the Stubber's check of the output shape,
+    which would refuse it). Returns the count of calls."""
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    monkeypatch.setattr(clients, "bedrock_runtime", lambda read_timeout: client)
+    body = {**converse_response(), "usage": usage}
+    calls: list[int] = []
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        calls.append(1)
+        return AWSResponse("https://bedrock-runtime", 200, {}, None), json.loads(json.dumps(body))
+
+    client.meta.events.register_first("before-call.bedrock-runtime.Converse", answer)
+    return calls
+
+
+def settled_first(table: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """One request answered and settled normally (21 in, 9 out): the counters' earlier values."""
+    model_answers(monkeypatch, {"inputTokens": 21, "outputTokens": 9, "totalTokens": 30})
+    first = execute({**article_request(), "requestId": "first"}, HANDLERS, EXECUTION + "-first")
+    assert first.end == "Succeeded", first.output
+    return by_unit(table)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"inputTokens": -500, "outputTokens": -40, "totalTokens": -540},
+        {"inputTokens": 21, "outputTokens": -40, "totalTokens": -19},
+        {"inputTokens": "many", "outputTokens": 9, "totalTokens": 30},
+        {"inputTokens": 21, "outputTokens": 9.5, "totalTokens": 30.5},
+        {"inputTokens": 21, "outputTokens": 9, "totalTokens": 30, "cacheReadInputTokens": -1000},
+    ],
+    ids=["negative", "one-negative", "non-numeric", "fractional", "negative-cache"],
+)
+def test_usage_the_model_reports_that_cannot_be_counted_is_charged_at_the_estimate(
+    table, article_routing, monkeypatch, logs, capsys, usage
+):
+    """Before: usage of -500/-40 settled the counters below their earlier values (usd negative), and
+    a non-numeric count crashed Invoke after the model had answered."""
+    every_unit(table)
+    before = settled_first(table, monkeypatch)
+    calls = model_answers(monkeypatch, usage)
+    context = validated({**article_request(), "requestId": "odd"})
+    estimate = context["estimate"]
+    run = execute({**article_request(), "requestId": "odd"}, HANDLERS, EXECUTION)
+    assert run.end == "Succeeded", run.output
+    assert len(calls) == 1
+    after = by_unit(table)
+    assert after == {
+        "requests": before["requests"] + 1,
+        "input_tokens": before["input_tokens"] + estimate["inputTokens"],
+        "output_tokens": before["output_tokens"] + estimate["outputTokens"],
+        "total_tokens": before["total_tokens"] + estimate["totalTokens"],
+        "usd": before["usd"] + Decimal(str(estimate["costUsd"])),
+    }
+    # What was charged is what the output and the metrics say.
+    assert run.output["usage"] == {k: estimate[k] for k in ("inputTokens", "outputTokens", "totalTokens")}
+    assert run.output["costUsd"] == estimate["costUsd"]
+    (reservation,) = [i for i in table.scan()["Items"] if i["pk"].endswith("#odd")]
+    assert reservation["state"] == "settled"
+    warnings = [line for line in logs() if line["level"] == "WARNING" and "estimate" in line["message"]]
+    assert warnings and "usage" in warnings[0]["message"].lower()
+    blobs = [b for b in emf_blobs(capsys.readouterr().out) if "InputTokens" in b]
+    assert [b["InputTokens"] for b in blobs][-1] == [float(estimate["inputTokens"])]
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"inputTokens": -500, "outputTokens": -40, "totalTokens": -540},
+        {"inputTokens": "x", "outputTokens": 9, "totalTokens": 30},
+        {"inputTokens": None, "outputTokens": 9, "totalTokens": 30},
+        {"outputTokens": 9, "totalTokens": 30},
+    ],
+    ids=["negative", "non-numeric", "null", "missing"],
+)
+def test_a_streamed_usage_that_cannot_be_counted_is_charged_at_the_estimate(table, article_routing, usage):
+    """The streaming path settles the usage the caller reports: the same rule holds there."""
+    every_unit(table)
+    context = validated()
+    admitted = reserve(context, EXECUTION, action="admit")
+    held = by_unit(table)
+    result = {"text": "S3 is durable.", "stopReason": "end_turn", "usage": usage, "latencyMs": 12}
+    event = {
+        "action": "settle_stream",
+        "context": context,
+        "reservation": admitted,
+        "result": result,
+        "executionId": EXECUTION,
+    }
+    output = rate_limit.handler(event, LAMBDA_CONTEXT)
+    assert by_unit(table) == held  # the estimate stays: not lower, not the odd numbers
+    assert output["usage"]["inputTokens"] == context["estimate"]["inputTokens"]
+
+
+@pytest.mark.parametrize("cost", [-1.0, float("nan"), "free", None, True])
+def test_the_ledger_settles_at_the_estimate_when_the_cost_cannot_be_counted(table, article_routing, cost):
+    """The ledger's own guard, for any caller of settle: usage or cost that cannot be counted moves
+    no counter (the estimate stays), and the result is still stored."""
+    from tollgate.ledger import Ledger, RequestRef
+
+    every_unit(table)
+    context = validated()
+    reserve(context, EXECUTION)
+    held = by_unit(table)
+    ledger = Ledger(boto3.client("dynamodb"), TABLE)
+    usage = {"inputTokens": 5, "outputTokens": 5, "totalTokens": 10}
+    closed = ledger.settle(RequestRef.of(context), EXECUTION, usage, cost, {"answer": 1})
+    assert closed["state"] == "settled"
+    assert all(delta["delta"] == 0 for delta in closed["deltas"])
+    assert by_unit(table) == held
