@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +37,7 @@ OPTIONAL_USAGE_COUNTS = ("cacheReadInputTokens", "cacheWriteInputTokens")
 def usage_problem(usage: Any) -> str | None:
     """Why a reported usage cannot be counted (a count missing, not a whole number, or negative),
     or None when it can. Usage that cannot be counted is charged at the estimate."""
-    if not isinstance(usage, dict):
+    if not isinstance(usage, Mapping):
         return "the usage is not an object"
     for name in USAGE_COUNTS + OPTIONAL_USAGE_COUNTS:
         if name not in usage:
