@@ -130,3 +130,34 @@ output "caller_policy_json" {
     ]
   })
 }
+
+output "stream_admit_state_machine_arn" {
+  description = "ARN of the EXPRESS machine that validates and admits a streaming request (tollgate.client converse_stream; docs/requests.md)."
+  value       = aws_sfn_state_machine.stream["admit"].arn
+}
+
+output "stream_settle_state_machine_arn" {
+  description = "ARN of the EXPRESS machine that settles a streamed request with the stream's usage and records it."
+  value       = aws_sfn_state_machine.stream["settle"].arn
+}
+
+output "stream_caller_policy_json" {
+  description = "IAM policy (JSON) for a streaming caller: StartSyncExecution on the two stream machines and ConverseStream (bedrock:InvokeModelWithResponseStream) on the routed models and profiles only."
+  value = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "AdmitAndSettleStreams"
+        Effect   = "Allow"
+        Action   = ["states:StartSyncExecution"]
+        Resource = [local.stream_state_machine_arns.admit, local.stream_state_machine_arns.settle]
+      },
+      {
+        Sid      = "StreamRoutedModels"
+        Effect   = "Allow"
+        Action   = ["bedrock:InvokeModelWithResponseStream"]
+        Resource = local.bedrock_invoke_arns
+      },
+    ]
+  })
+}

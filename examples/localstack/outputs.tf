@@ -109,3 +109,18 @@ output "caller_policy_json" {
   description = "IAM policy (JSON) an application's role needs to call the state machine."
   value       = module.tollgate.caller_policy_json
 }
+
+output "stream_admit_state_machine_arn" {
+  description = "Machine that admits a streaming request."
+  value       = module.tollgate.stream_admit_state_machine_arn
+}
+
+output "stream_settle_state_machine_arn" {
+  description = "Machine that settles a streamed request."
+  value       = module.tollgate.stream_settle_state_machine_arn
+}
+
+output "stream_caller_policy_json" {
+  description = "IAM policy (JSON) a streaming caller's role needs."
+  value       = module.tollgate.stream_caller_policy_json
+}
