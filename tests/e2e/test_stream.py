@@ -163,7 +163,7 @@ def test_converse_stream_is_admitted_streamed_and_settled_with_its_usage(
     last = events[-1]
     usage = last["metadata"]["usage"]
     assert usage["outputTokens"] == 61 and usage["totalTokens"] == usage["inputTokens"] + 61
-    key = last["tollgate"]
+    key = last["metadata"]["tollgate"]
     assert key["decision"] == "approved" and key["route"] == ROUTE and key["costUsd"] > 0
     assert len(runtime.calls) == 1 and runtime.calls[0]["modelId"] == PROFILE  # the routed model
 
