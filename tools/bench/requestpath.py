@@ -106,13 +106,19 @@ def measure(endpoint: str, outputs: dict[str, Any], samples: int = SAMPLES) -> d
 
     workflow()  # warm: first function starts, DynamoDB Local's first call
     list(tollgate.converse_stream(**converse))
-    for _ in range(samples):
+
+    def timed(name: str, call: Any) -> None:
         started = time.perf_counter()
-        workflow()
-        series["workflow"].append(time.perf_counter() - started)
-        started = time.perf_counter()
+        call()
+        series[name].append(time.perf_counter() - started)
+
+    def client() -> None:
         tollgate.converse(**converse, requestId=str(uuid.uuid4()))
-        series["client"].append(time.perf_counter() - started)
+
+    for i in range(samples):
+        # raw and client take turns at going first: neither always follows the streams' settle
+        for name, call in (("workflow", workflow), ("client", client))[:: 1 if i % 2 == 0 else -1]:
+            timed(name, call)
         started = time.perf_counter()
         runtime.converse(**direct)
         series["direct"].append(time.perf_counter() - started)
