@@ -12,7 +12,7 @@ of Tollgate's state machine.
     )
     print(answer["output"]["message"]["content"][0]["text"], answer["tollgate"]["costUsd"])
 
-What it promises (docs/requests.md, section 4):
+What it promises (docs/requests.md, section 0, and its streaming part):
 
 - The request is translated to Tollgate's contract (DESIGN.md): ``modelId`` is the route,
   ``messages``/``system`` become ``prompt.messages``, ``inferenceConfig`` becomes
