@@ -74,3 +74,40 @@ def test_only_what_is_between_the_markers_is_rewritten(tmp_path):
         report.updated("no markers", FIXTURE)
     with pytest.raises(SystemExit, match="make bench"):
         report.main(["--input", str(tmp_path / "absent.json"), "--doc", str(doc)])
+
+
+def test_runs_of_some_figures_each_merge_and_the_page_says_which_run_measured_what(tmp_path):
+    full = {**FIXTURE, "e2e": {"hooks_on": {"median_ms_log_all": 1.0}}}
+    e2e = {
+        "meta": {
+            "date": "2026-12-02T09:00:00+00:00",
+            "python": "3.11.9",
+            "cpus": 2,
+            "prices_date": "2026-11-30",
+        },
+        "e2e": {
+            "hooks_off": {"median_ms_log_all": 3633.8},
+            "hooks_on": {"median_ms_log_all": 1805.9},
+            "speedup": 2.01,
+        },
+    }
+    paths = []
+    for name, run in (("full.json", full), ("e2e.json", e2e)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(run), encoding="utf-8")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        "<!-- BEGIN_BENCH meta -->\n<!-- END_BENCH meta -->\n"
+        "<!-- BEGIN_BENCH e2e -->\n<!-- END_BENCH e2e -->\n"
+    )
+    out = tmp_path / "dist" / "bench.json"
+    assert report.main(["--merge", *map(str, paths), "--input", str(out), "--doc", str(doc)]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["p1"] == FIXTURE["p1"]  # the first run's figures stay
+    assert data["e2e"]["hooks_on"]["median_ms_log_all"] == 1805.9  # the later run's replace them
+    runs = rows(report.render(data, "meta"))
+    assert runs["1"][0] == "2026-12-01T10:00:00+00:00" and runs["1"][-1] == "e2e, p1, p2, p5, p6"
+    assert runs["2"] == ["2026-12-02T09:00:00+00:00", "3.11.9", "2", "2026-11-30", "e2e"]
+    assert "| hooks on | 1,805.90 |" in doc.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"absent\.json does not exist"):
+        report.main(["--merge", str(tmp_path / "absent.json"), "--input", str(out), "--doc", str(doc)])

@@ -31,7 +31,9 @@ def slug(heading: str) -> str:
 def anchors(path: Path) -> set[str]:
     found: set[str] = set()
     seen: dict[str, int] = {}
-    for line in FENCE.sub("", path.read_text(encoding="utf-8")).splitlines():
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))
+    found.update(re.findall(r'<a (?:name|id)="([^"]+)"></a>', text))  # explicit anchors, as GitHub keeps them
+    for line in text.splitlines():
         if m := re.match(r"#{1,6} (.+)", line):
             base = slug(m[1])
             n = seen.get(base, 0)
@@ -50,6 +52,12 @@ def broken(target: Path, anchor: str) -> str | None:
     if anchor and target.suffix == ".md" and anchor not in anchors(target):
         return f"{target.relative_to(ROOT)} has no heading #{anchor}"
     return None
+
+
+def test_explicit_anchors_count(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text('## A heading\n\n<a name="budgets"></a>Text.\n', encoding="utf-8")
+    assert anchors(page) == {"a-heading", "budgets"}
 
 
 def test_slug_follows_github():

@@ -1,11 +1,13 @@
 """Render the tables of docs/benchmarks.md from dist/bench.json (`make bench-docs`; run by `make bench`).
 
     PYTHONPATH=tools python -m bench.report [--input dist/bench.json] [--doc docs/benchmarks.md] [--check]
+    PYTHONPATH=tools python -m bench.report --merge full.json e2e.json   # writes --input, then renders
 
 Each table sits between ``<!-- BEGIN_BENCH name -->`` and ``<!-- END_BENCH name -->``; only what is
 between the markers is rewritten. A figure that a run did not measure reads "not measured". To add
 a row or a column, add it to TABLES: a column is a header and a dotted path into the JSON, where
-``{row}`` stands for the row's key.
+``{row}`` stands for the row's key. ``--merge`` combines runs of some figures each (``--only``): a
+later file's figures replace an earlier one's, and the page's run table gets one row per run.
 """
 
 from __future__ import annotations
@@ -234,7 +236,43 @@ def generic(data: dict[str, Any], key: str) -> str:
     return markdown([["figure", "value"], *([p, fmt(v)] for p, v in leaves(found, key))])
 
 
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' figures in one document; ``meta.runs`` says which run measured which figures."""
+    out: dict[str, Any] = {}
+    provenance = []
+    for run in runs:
+        figures = sorted(k for k in run if k != "meta")
+        out.update({k: run[k] for k in figures})
+        meta = run.get("meta", {})
+        provenance.append({"date": meta.get("date"), "python": meta.get("python"), "figures": figures})
+        out["meta"] = {**out.get("meta", {}), **{k: v for k, v in meta.items() if k != "runs"}}
+    out["meta"]["runs"] = provenance
+    return out
+
+
+def render_runs(data: dict[str, Any]) -> str:
+    runs = lookup(data, "meta.runs")
+    if not isinstance(runs, list):
+        return TABLES[0].render(data)
+    header = ["run", "date", "Python", "CPUs", "prices looked up", "figures"]
+    meta = data.get("meta", {})
+    body = [
+        [
+            str(n),
+            fmt(r.get("date")),
+            fmt(r.get("python")),
+            fmt(meta.get("cpus")),
+            fmt(meta.get("prices_date")),
+            ", ".join(r.get("figures", [])),
+        ]
+        for n, r in enumerate(runs, 1)
+    ]
+    return markdown([header, *body])
+
+
 def render(data: dict[str, Any], name: str) -> str:
+    if name == "meta":
+        return render_runs(data)
     for t in TABLES:
         if t.name == name:
             table = t.render(data)
@@ -258,7 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=INPUT)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--check", action="store_true", help="exit 1 when the doc differs from the JSON")
+    parser.add_argument(
+        "--merge", nargs="+", type=Path, metavar="JSON", help="combine runs into --input first"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        missing = [str(m) for m in args.merge if not m.exists()]
+        if missing:
+            raise SystemExit(f"--merge: {', '.join(missing)} does not exist")
+        runs = [json.loads(m.read_text(encoding="utf-8")) for m in args.merge]
+        args.input.parent.mkdir(parents=True, exist_ok=True)
+        args.input.write_text(json.dumps(merged(runs), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if not args.input.exists():
         raise SystemExit(f"{args.input} does not exist: run `make bench` first")
     data = json.loads(args.input.read_text(encoding="utf-8"))
