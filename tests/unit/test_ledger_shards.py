@@ -9,6 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import TABLE, article_request, article_routes, at, put_limit, used
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tollgate import cli
 from tollgate.config_store import ConfigStore
@@ -332,3 +334,99 @@ def test_issue_15_a_ceiling_smaller_than_the_shard_count_is_never_passed(
         ledger.reserve(request_context(f"req-{i}"), f"exec-{i}", limits)["decision"] for i in range(40)
     ]
     assert sum(shard_used(table, 16)) == decisions.count("approved") <= 10  # was 16
+
+
+# --- issue 15: the sum admitted over all shards never passes the ceiling (property, moto) ----------
+
+UNITS = ("requests", "input_tokens", "output_tokens", "total_tokens", "usd")
+ESTIMATE_FIELD = {
+    "requests": None,
+    "input_tokens": "inputTokens",
+    "output_tokens": "outputTokens",
+    "total_tokens": "totalTokens",
+    "usd": "costUsd",
+}
+_SIZED: dict[tuple[int, int], dict] = {}
+
+
+def sized_context(catalogue, max_tokens: int, words: int, request_id: str) -> dict:
+    """The article's request with a prompt of ``words`` words and ``max_tokens``: its estimate
+    differs in every unit. Validated once per size, then given its own requestId."""
+    if (max_tokens, words) not in _SIZED:
+        request = {**article_request(), "requestId": "sized"}
+        request["prompt"] = {
+            "messages": [{"role": "user", "content": " ".join(["word"] * words)}],
+            "parameters": {"max_tokens": max_tokens},
+        }
+        result = validate_request(request, routes=article_routes(), catalogue=catalogue, options=OPTIONS)
+        assert result.valid, result.context
+        _SIZED[(max_tokens, words)] = result.context
+    return {**_SIZED[(max_tokens, words)], "requestId": request_id}
+
+
+def amount_of(context: dict, unit: str) -> Decimal:
+    field = ESTIMATE_FIELD[unit]
+    return Decimal(1) if field is None else Decimal(str(context["estimate"][field]))
+
+
+def ceiling_for(unit: str, quanta: int) -> Decimal:
+    """Ceilings of the size of a few dozen requests, down to 0; requests: 0 to 40 (so often fewer
+    than the shards); USD in millionths."""
+    if unit == "requests":
+        return Decimal(quanta % 41)
+    return Decimal(quanta).scaleb(-6) if unit == "usd" else Decimal(quanta)
+
+
+def reset(table, unit: str, ceiling: Decimal, shards: int) -> None:
+    for item in table.scan()["Items"]:
+        if item["pk"].startswith(("COUNTER#", "REQUEST#")):
+            table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+    put_limit(table, "org", unit=unit, limit=ceiling, shards=shards)
+
+
+def org_shards(table, shards: int) -> list[Decimal]:
+    return shard_used(table, shards)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    unit=st.sampled_from(UNITS),
+    shards=st.integers(1, 64),
+    quanta=st.integers(0, 3000),
+    sizes=st.lists(st.tuples(st.integers(1, 400), st.integers(1, 200)), min_size=1, max_size=25),
+)
+def test_issue_15_the_sum_admitted_over_all_shards_never_passes_the_ceiling(
+    table, ledger, limits, catalogue, unit, shards, quanta, sizes
+):
+    ceiling = ceiling_for(unit, quanta)
+    reset(table, unit, ceiling, shards)
+    parts = split_ceiling(ceiling, shards, unit)
+    admitted = Decimal(0)
+    for n, (max_tokens, words) in enumerate(sizes):
+        context = sized_context(catalogue, max_tokens, words, f"req-{n}")
+        amount = amount_of(context, unit)
+        result = ledger.reserve(context, f"exec-{n}", limits)
+        assert result["decision"] in ("approved", "denied"), result
+        if result["decision"] == "approved":
+            admitted += amount
+    on_shards = org_shards(table, shards)
+    assert sum(on_shards) == admitted  # every admitted amount is on the counters, nothing else
+    assert admitted <= ceiling, (unit, shards, ceiling, admitted)
+    assert all(u <= part for u, part in zip(on_shards, parts, strict=True)), (on_shards, parts)
+
+
+def test_issue_15_an_output_token_ceiling_of_38_over_3_shards_admits_at_most_38(
+    table, ledger, limits, catalogue
+):
+    put_limit(table, "org", unit="output_tokens", limit=38, shards=3)  # parts 13, 13, 12
+    decisions = [
+        ledger.reserve(sized_context(catalogue, 13, 5, f"req-{i}"), f"exec-{i}", limits)["decision"]
+        for i in range(3)
+    ]
+    assert decisions.count("approved") == 2  # was 3: 39 output tokens admitted
+    assert sum(shard_used(table, 3)) == 26 <= 38
