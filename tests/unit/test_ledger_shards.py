@@ -156,7 +156,7 @@ def test_a_reservation_goes_to_its_hashed_shard_and_records_it(table, ledger, li
     assert item["limit"] == 5  # the shard's item holds its part of the ceiling
 
 
-def test_a_full_shard_falls_back_to_the_next_two_then_denies_with_the_totals(
+def test_a_full_shard_moves_to_the_next_with_room_in_the_request_s_order_then_denies_with_the_totals(
     table, ledger, limits, request_context
 ):
     put_limit(table, "org", limit=20, shards=4)
@@ -174,18 +174,83 @@ def test_a_full_shard_falls_back_to_the_next_two_then_denies_with_the_totals(
     )
     ledger.release(RequestRef(APP, "req-1"), "exec-2")
 
+    # Issue 15: room on a shard beyond the request's first three is used too. This was a false
+    # denial before (the limit as a whole had 2 of room); now every shard is looked at.
     fill(table, order[2], 5)
-    fill(table, untried, 2)  # room left there, but it is not among this request's three
-    denied = ledger.reserve(request_context("req-1"), "exec-3", limits)
+    fill(table, untried, 4)
+    approved = ledger.reserve(request_context("req-1"), "exec-3", limits)
+    assert approved["decision"] == "approved"
+    assert [c["sk"] for c in approved["counters"]] == [shard_sk(untried)]
+    assert shard_used(table) == [5] * 4  # full: 20 of 20
+
+    denied = ledger.reserve(request_context("req-2"), "exec-4", limits)
     assert denied["decision"] == "denied"
     denial = denied["denial"]
     assert denial["reason"] == "limit_exceeded"
     assert denial["limit"]["id"] == "org"
-    assert denial["limit"]["used"] == 17  # the sum of the four shards, read back
+    assert denial["limit"]["used"] == 20  # the sum of the four shards, read back
     assert denial["limit"]["limit"] == 20  # the limit's ceiling, not a shard's
     end = window_bounds("day", NOW)[1]
     assert denial["retryAfterSeconds"] == int((end - NOW).total_seconds())
-    assert shard_used(table) == [5 if s != untried else 2 for s in range(4)]  # nothing added
+    assert shard_used(table) == [5] * 4  # nothing added
+
+
+def test_a_request_no_single_shard_has_room_for_is_split_and_settled_piece_by_piece(
+    table, ledger, limits, request_context
+):
+    context = request_context("req-1")
+    estimate = context["estimate"]["totalTokens"]  # about 2,000 (max_tokens) for the article's
+    put_limit(table, "org", unit="total_tokens", limit=4 * estimate, shards=4)  # parts of one estimate
+    order = shard_order("org", "req-1", 4)
+    # Every shard has room, none for a whole estimate; together they have 1.28 estimates of room.
+    rooms = (estimate // 5, estimate // 4, estimate // 3, estimate // 2)
+    for shard, room in zip(order + tuple(set(range(4)) - set(order)), rooms, strict=True):
+        fill(table, shard, estimate - room)
+    before = shard_used(table)
+    result = ledger.reserve(context, "exec-1", limits)
+    assert result["decision"] == "approved"
+    pieces = {c["sk"]: Decimal(c["amount"]) for c in result["counters"]}
+    assert all(c["limitId"] == "org" and c["unit"] == "total_tokens" for c in result["counters"])
+    after = shard_used(table)
+    assert sum(after) - sum(before) == sum(pieces.values()) == estimate
+    # The most room first: a half, a third, then the rest on the quarter; the fifth untouched.
+    room_of = {shard_sk(s): estimate - before[s] for s in range(4)}
+    assert [room_of[sk] for sk in pieces] == [rooms[3], rooms[2], rooms[1]]
+    assert list(pieces.values()) == [rooms[3], rooms[2], estimate - rooms[3] - rooms[2]]
+    assert all(u <= estimate for u in after)  # no shard past its part
+    placed = {sk: after[s] - before[s] for s, sk in enumerate(map(shard_sk, range(4))) if sk in pieces}
+    assert placed == pieces  # each shard holds exactly its piece
+
+    # A release gives back exactly what was placed on each shard.
+    ledger.release(RequestRef(APP, "req-1"), "exec-1")
+    assert shard_used(table) == before
+
+    # Taken again (same request), then settled at 1,000: what is given back comes from the last
+    # pieces first, and no shard ends below where it started.
+    again = ledger.reserve(context, "exec-2", limits)
+    assert {c["sk"]: Decimal(c["amount"]) for c in again["counters"]} == pieces
+    usage = {"inputTokens": 400, "outputTokens": 600, "totalTokens": 1000}
+    closure = ledger.settle(RequestRef(APP, "req-1"), "exec-2", usage, Decimal("0.001"), {"output": "ok"})
+    assert sum(Decimal(d["delta"]) for d in closure["deltas"]) == 1000 - estimate
+    assert sum(shard_used(table)) == sum(before) + 1000
+    assert all(now >= then for now, then in zip(shard_used(table), before, strict=True))
+    kept, left = {}, estimate - 1000
+    for sk in reversed(list(pieces)):
+        back = min(pieces[sk], left)
+        kept[sk], left = pieces[sk] - back, left - back
+    settled = {sk: shard_used(table)[s] - before[s] for s, sk in enumerate(map(shard_sk, range(4)))}
+    assert {sk: settled[sk] for sk in pieces} == kept
+
+
+def test_settle_spreads_a_limit_s_change_over_its_pieces_without_taking_a_shard_below_its_start():
+    from tollgate.ledger import _spread
+
+    pieces = [Decimal(600), Decimal(500), Decimal(117)]
+    assert _spread(Decimal(-217), pieces) == [Decimal(0), Decimal(-100), Decimal(-117)]
+    assert _spread(Decimal(50), pieces) == [Decimal(50), Decimal(0), Decimal(0)]  # a rise: own shard
+    assert _spread(Decimal(-1217), pieces) == [-p for p in pieces]  # a release: each its own
+    assert _spread(Decimal(-1300), pieces) == [Decimal(-683), Decimal(-500), Decimal(-117)]
+    assert _spread(Decimal(-5), [Decimal(7)]) == [Decimal(-5)]  # unsharded: as before
 
 
 def test_settle_release_and_sweep_adjust_the_shard_that_was_used(
@@ -220,7 +285,7 @@ def test_settle_release_and_sweep_adjust_the_shard_that_was_used(
     assert shard_used(table) == [{order[0]: 100_000, order[1]: 30}.get(s, 0) for s in range(4)]
 
 
-def test_sequential_reservations_never_pass_the_ceiling_and_false_denials_are_counted(
+def test_sequential_reservations_never_pass_the_ceiling_and_fill_it_exactly(
     table, ledger, limits, request_context
 ):
     put_limit(table, "org", limit=20, shards=4)
@@ -231,21 +296,32 @@ def test_sequential_reservations_never_pass_the_ceiling_and_false_denials_are_co
     shards = shard_used(table)
     assert sum(shards) == admitted <= 20  # no overshoot
     assert all(u <= 5 for u in shards)  # no shard past its part
-    # A denial while another shard had room is the price of sharding: with 3 of 4 shards tried,
-    # at most one shard's part (5) can be left unused.
-    assert admitted >= 15
+    # Issue 15: no false denial. A request is denied only when the limit as a whole is full (it was
+    # ">= 15" before: with 3 of 4 shards tried, a shard's part could be left unused).
+    assert admitted == 20
+    assert decisions[:20] == ["approved"] * 20
 
 
-def test_a_request_larger_than_every_shard_it_may_use_is_denied_for_good(
+def test_a_request_larger_than_every_shard_is_split_and_only_one_larger_than_the_ceiling_is_denied_for_good(
     table, ledger, limits, request_context
 ):
+    # Issue 15: "fits at all" is the whole ceiling, not the largest shard's part. A request of half
+    # the ceiling over 4 shards was denied for good before; it is split over two shards now.
     context = request_context("req-1")
-    put_limit(table, "org", unit="total_tokens", limit=context["estimate"]["totalTokens"] * 2, shards=4)
-    denied = ledger.reserve(context, "exec-1", limits)
+    estimate = context["estimate"]["totalTokens"]
+    put_limit(table, "org", unit="total_tokens", limit=estimate * 2, shards=4)
+    approved = ledger.reserve(context, "exec-1", limits)
+    assert approved["decision"] == "approved"
+    assert len(approved["counters"]) == 2  # parts of half an estimate: two whole parts
+    assert sum(shard_used(table)) == estimate
+
+    put_limit(table, "big", unit="total_tokens", limit=estimate - 1, shards=4)
+    denied = ledger.reserve(request_context("req-2"), "exec-2", limits)
     assert denied["decision"] == "denied"
+    assert denied["denial"]["limit"]["id"] == "big"
     assert denied["denial"]["retryAfterSeconds"] is None
     assert denied["denial"]["limit"]["used"] == 0
-    assert shard_used(table) == [0, 0, 0, 0]
+    assert sum(shard_used(table)) == estimate  # nothing added
 
 
 def test_a_sharded_shadow_limit_reports_a_would_be_denial_from_its_total(
@@ -390,7 +466,7 @@ def org_shards(table, shards: int) -> list[Decimal]:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -400,7 +476,7 @@ def org_shards(table, shards: int) -> list[Decimal]:
     quanta=st.integers(0, 3000),
     sizes=st.lists(st.tuples(st.integers(1, 400), st.integers(1, 200)), min_size=1, max_size=25),
 )
-def test_issue_15_the_sum_admitted_over_all_shards_never_passes_the_ceiling(
+def test_issue_15_the_sum_admitted_over_all_shards_never_passes_the_ceiling_nor_denies_what_fits(
     table, ledger, limits, catalogue, unit, shards, quanta, sizes
 ):
     ceiling = ceiling_for(unit, quanta)
@@ -414,6 +490,8 @@ def test_issue_15_the_sum_admitted_over_all_shards_never_passes_the_ceiling(
         assert result["decision"] in ("approved", "denied"), result
         if result["decision"] == "approved":
             admitted += amount
+        else:  # no false denial: denied only when the limit as a whole has no room for it
+            assert admitted + amount > ceiling, (unit, shards, ceiling, admitted, amount)
     on_shards = org_shards(table, shards)
     assert sum(on_shards) == admitted  # every admitted amount is on the counters, nothing else
     assert admitted <= ceiling, (unit, shards, ceiling, admitted)
