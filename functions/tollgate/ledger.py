@@ -50,6 +50,10 @@ from tollgate.states import Decision, DenialReason, State
 from tollgate.values import dynamodb_safe, json_safe
 
 MAX_TRANSACTION_ITEMS = 100
+# A sharded limit's amount is split over at most this many shards: each piece is a counter entry
+# in the reservation item, in Reserve's result and in the settlement's deltas (about 260 bytes of
+# state each, docs/ledger.md "Shards"); at P5's load, 64 shards needed at most 9 (tools/bench).
+MAX_PIECES = 16
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
 THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
@@ -319,6 +323,12 @@ class Ledger:
         for n, plan in enumerate(full):
             pieces = _pieces(plan, items, ref.request_id, budget - (len(full) - n - 1))
             if pieces is None:
+                if plan.limit.ceiling - _total_used(plan, items) >= plan.amount:
+                    logger.warning(
+                        "A sharded limit has the room only over more shards than one reservation "
+                        "may split a request over: denied",
+                        extra={"requestId": ref.request_id, "limitId": plan.limit.id},
+                    )
                 return None
             placement[_placement_key(plan)] = pieces
             budget -= len(pieces)
@@ -897,7 +907,8 @@ def _pieces(
     """The request's amount for a sharded limit, placed on the shards read back in ``items``: the
     first shard in the request's own order with the room for all of it (the common case: one
     write, and requests spread out), else pieces over the shards with most room, each piece at
-    most its shard's room; at most ``most`` pieces. None when the limit's total room is short."""
+    most its shard's room; at most ``most`` pieces (and ``MAX_PIECES``). None when the limit's
+    total room is short, or would need more pieces."""
     order = ranked_shards(plan.limit.id, request_id, plan.limit.shards)
     parts = plan.limit.shard_ceilings
     keys = plan.shard_keys
@@ -912,7 +923,7 @@ def _pieces(
         piece = min(room[shard], left)
         pieces.append(replace(plan.on_shard(shard), amount=piece))
         left -= piece
-    if left > 0 or len(pieces) > most:
+    if left > 0 or len(pieces) > min(most, MAX_PIECES):
         return None
     return pieces
 

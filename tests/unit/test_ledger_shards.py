@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tollgate import cli
 from tollgate.config_store import ConfigStore
-from tollgate.ledger import Ledger, RequestRef
+from tollgate.ledger import MAX_PIECES, Ledger, RequestRef
 from tollgate.limits import (
     Limit,
     LimitConfigError,
@@ -24,7 +24,9 @@ from tollgate.limits import (
     split_ceiling,
     window_bounds,
 )
+from tollgate.payload import json_bytes
 from tollgate.validation import ValidationOptions, validate_request
+from tollgate.values import json_safe
 
 NOW = at("2025-03-04T10:15:30Z")
 DAY = "2025-03-04T00:00:00Z#"
@@ -508,3 +510,72 @@ def test_issue_15_an_output_token_ceiling_of_38_over_3_shards_admits_at_most_38(
     ]
     assert decisions.count("approved") == 2  # was 3: 39 output tokens admitted
     assert sum(shard_used(table, 3)) == 26 <= 38
+
+
+class CountingClient:
+    """Delegates; records how many items each transaction held."""
+
+    def __init__(self, client):
+        self.client, self.sizes = client, []
+
+    def transact_write_items(self, **kwargs):
+        self.sizes.append(len(kwargs["TransactItems"]))
+        return self.client.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def spread_thin(table, estimate: int, room: int, limit_id: str = "org") -> None:
+    """A 64-shard limit with parts of 1,000 and ``room`` left on every shard."""
+    put_limit(table, limit_id, unit="total_tokens", limit=64_000, shards=64)
+    for shard in range(64):
+        sk = counter_key(limit_id, at("2025-03-04T00:00:00Z"), "", shard, 64)[1]
+        table.put_item(Item={"pk": f"COUNTER#{limit_id}", "sk": sk, "used": Decimal(1000 - room)})
+
+
+def test_a_split_uses_at_most_max_pieces_shards_and_its_state_stays_small(table, limits, request_context):
+    context = request_context("req-1")
+    estimate = context["estimate"]["totalTokens"]
+    client = CountingClient(boto3.client("dynamodb"))
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=lambda s: None)
+    spread_thin(table, estimate, room=-(-estimate // MAX_PIECES))  # exactly MAX_PIECES pieces
+    result = ledger.reserve(context, "exec-1", limits)
+    assert result["decision"] == "approved"
+    assert len(result["counters"]) == MAX_PIECES
+    closure = ledger.settle(
+        RequestRef(APP, "req-1"),
+        "exec-1",
+        {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
+        Decimal("0.001"),
+        {"output": "ok"},
+        counters=result["counters"],
+    )
+    # Measured, not assumed: what the workflow carries for a split of MAX_PIECES (Reserve's counters
+    # and the settlement's deltas) stays far inside payload.STATE_OVERHEAD_BYTES (32 KiB).
+    carried = json_bytes(result["counters"]) + json_bytes(closure["deltas"])
+    assert carried < 6_000, carried
+    item = table.get_item(Key={"pk": f"REQUEST#{APP}#req-1", "sk": "RESERVATION"})["Item"]
+    assert json_bytes(json_safe(item)) < 8_000  # DynamoDB's item limit is 400 KB
+
+    spread_thin(table, estimate, room=-(-estimate // (MAX_PIECES + 1)) - 1)  # would need 17+
+    assert ledger.reserve(request_context("req-2"), "exec-2", limits)["decision"] == "denied"
+    assert max(client.sizes) <= MAX_PIECES + 1
+
+
+def test_a_split_never_makes_a_transaction_of_more_than_100_items(table, limits, request_context):
+    context = request_context("req-1")
+    estimate = context["estimate"]["totalTokens"]
+    client = CountingClient(boto3.client("dynamodb"))
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=lambda s: None)
+    spread_thin(table, estimate, room=-(-estimate // 10))  # needs 10 pieces
+    for n in range(89):  # 89 other limits + 10 pieces + the reservation = 100
+        put_limit(table, f"plain-{n:02d}", limit=10)
+    assert ledger.reserve(context, "exec-1", limits)["decision"] == "approved"
+    assert max(client.sizes) == 100
+    ledger.release(RequestRef(APP, "req-1"), "exec-1")
+
+    put_limit(table, "plain-89", limit=10)  # one more: the 10 pieces no longer fit with it
+    denied = ledger.reserve(request_context("req-2"), "exec-2", limits)
+    assert denied["decision"] == "denied"
+    assert max(client.sizes) == 100

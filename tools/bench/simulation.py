@@ -16,6 +16,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tollgate.ledger import MAX_PIECES  # the ledger's cap on the shards one request is split over
+
 ITEM_WRITE_UNITS_PER_SECOND = 1_000  # per partition; one hot item cannot take more
 TRANSACTIONAL_UNITS_PER_ITEM = 2  # a transactional write of an item up to 1 KB
 EXTRA_TRIES = 2  # "pick a shard by hash, try up to two others when full"
@@ -182,7 +184,8 @@ def _first_fit(
 
 
 def _split(order: Sequence[int], used: list[int], shares: list[int], amount: int) -> list[tuple[int, int]]:
-    """Pieces over the shards with most room (ties in the request's order); none if short."""
+    """Pieces over the shards with most room (ties in the request's order); none if short, or if
+    more than ``MAX_PIECES`` would be needed (the ledger then denies)."""
     pieces, left = [], amount
     for shard in sorted(order, key=lambda s: used[s] - shares[s]):
         room = shares[shard] - used[shard]
@@ -190,7 +193,7 @@ def _split(order: Sequence[int], used: list[int], shares: list[int], amount: int
             break
         pieces.append((shard, min(room, left)))
         left -= pieces[-1][1]
-    return pieces if left <= 0 else []
+    return pieces if left <= 0 and len(pieces) <= MAX_PIECES else []
 
 
 def request_amounts(count: int, *, low: int, high: int, seed: int = 11) -> list[int]:
