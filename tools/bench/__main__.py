@@ -314,8 +314,8 @@ def p5() -> dict[str, Any]:
 
 
 LEDGER_SHARDS = (1, 4, 16)
-LEDGER_REQUESTS = 450  # the simulation's mix, scaled down: a minute or two on DynamoDB Local
-LEDGER_CEILING = 15_000  # as in the simulation, two thirds of what is offered
+LEDGER_REQUESTS = 300  # the simulation's mix, scaled down: a minute or two on DynamoDB Local
+LEDGER_CEILING = 10_000  # as in the simulation, two thirds of what is offered
 
 
 def p5_ledger() -> dict[str, Any]:
