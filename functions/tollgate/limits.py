@@ -133,7 +133,7 @@ class CounterPlan:
     window_end: datetime
     amount: Decimal
     shard: int = 0  # which of the limit's counter items (0 when it is not sharded)
-    shard_order: tuple[int, ...] = (0,)  # the shards this request may try, in order
+    shard_order: tuple[int, ...] = (0,)  # its hashed shard, then where a throttled one moves on
 
     @property
     def ceiling(self) -> Decimal:

@@ -1,5 +1,6 @@
-"""Sharded limits (issue 9, P5): the ceiling split over N counter items, a shard picked by a hash
-of the requestId with two fallbacks, and every later step adjusting the shard that was used."""
+"""Sharded limits (issue 9, P5; issue 15): the ceiling split over N counter items, a shard picked by
+a hash of the requestId, another with room (or pieces over several) when it is full, and every
+later step adjusting exactly what was placed on each shard."""
 
 from collections import Counter
 from datetime import timedelta
