@@ -417,8 +417,8 @@ class Ledger:
                 return result
         described, named = [], None
         for plan in enforced:
-            if plan.fits_at_all and _used(items.get((plan.pk, plan.sk))) <= plan.ceiling_minus_amount:
-                continue
+            if plan.fits_at_all and _total_used(plan, items) <= plan.limit.ceiling - plan.amount:
+                continue  # the limit as a whole has the room (a sharded one places it)
             described.append(plan.describe(_total_used(plan, items)))
             if named is None and not plan.fits_at_all:
                 named = described[-1]

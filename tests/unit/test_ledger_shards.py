@@ -322,6 +322,7 @@ def test_a_request_larger_than_every_shard_is_split_and_only_one_larger_than_the
     denied = ledger.reserve(request_context("req-2"), "exec-2", limits)
     assert denied["decision"] == "denied"
     assert denied["denial"]["limit"]["id"] == "big"
+    assert [d["id"] for d in denied["denial"]["exceeded"]] == ["big"]  # org has room as a whole
     assert denied["denial"]["retryAfterSeconds"] is None
     assert denied["denial"]["limit"]["used"] == 0
     assert sum(shard_used(table)) == estimate  # nothing added
