@@ -50,6 +50,7 @@ from tollgate.states import Decision, DenialReason, State
 from tollgate.values import dynamodb_safe, json_safe
 
 MAX_TRANSACTION_ITEMS = 100
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
 # A sharded limit's amount is split over at most this many shards: each piece is a counter entry
 # in the reservation item, in Reserve's result and in the settlement's deltas (about 260 bytes of
 # state each, docs/ledger.md "Shards"); at P5's load, 64 shards needed at most 9 (tools/bench).
@@ -706,6 +707,14 @@ class Ledger:
         return deserialize(item) if item else None
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items at ``keys`` (consistent reads), in calls of at most BATCH_GET_KEYS keys (the
+        shards of two 64-shard limits are 128)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            found.update(self._batch_get_some(keys[start : start + BATCH_GET_KEYS]))
+        return found
+
+    def _batch_get_some(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         for attempt in range(self.max_attempts):

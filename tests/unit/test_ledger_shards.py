@@ -581,3 +581,26 @@ def test_a_split_never_makes_a_transaction_of_more_than_100_items(table, limits,
     denied = ledger.reserve(request_context("req-2"), "exec-2", limits)
     assert denied["decision"] == "denied"
     assert max(client.sizes) == 100
+
+
+def test_two_full_64_shard_limits_are_read_in_batches_of_at_most_100_keys(table, limits, request_context):
+    context = request_context("req-1")
+    estimate = context["estimate"]["totalTokens"]
+    spread_thin(table, estimate, room=-(-estimate // 4), limit_id="first")
+    spread_thin(table, estimate, room=-(-estimate // 4), limit_id="second")
+    client = BatchCountingClient(boto3.client("dynamodb"))
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=lambda s: None)
+    result = ledger.reserve(context, "exec-1", limits)  # both hashed shards too small: 128 shards read
+    assert result["decision"] == "approved"
+    assert [c["limitId"] for c in result["counters"]] == ["first"] * 4 + ["second"] * 4
+    assert sum(client.batch_sizes) >= 128 and max(client.batch_sizes) <= 100
+
+
+class BatchCountingClient(CountingClient):
+    def __init__(self, client):
+        super().__init__(client)
+        self.batch_sizes = []
+
+    def batch_get_item(self, **kwargs):
+        self.batch_sizes.append(sum(len(t["Keys"]) for t in kwargs["RequestItems"].values()))
+        return self.client.batch_get_item(**kwargs)
