@@ -289,7 +289,14 @@ class Ledger:
                     exceeded = [
                         (plan, _first_item(cancelled, plans, plan)) for plan in base if plan.limit.id in full
                     ]
-                    placement = self._place(ref, base, [plan for plan, _ in exceeded])
+                    try:
+                        placement = self._place(ref, base, [plan for plan, _ in exceeded])
+                    except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+                        if not _unavailable(error):
+                            raise
+                        if self._try_next_shards_unread(ref, exceeded, tried, placed, error):
+                            continue
+                        return self._deny(ref.request_id, base, exceeded, now)
                     if placement is None:
                         return self._deny(ref.request_id, base, exceeded, now)
                     placed.update(placement)
@@ -316,6 +323,28 @@ class Ledger:
         raise LedgerBusy(
             f"The reservation for request {ref.request_id} kept conflicting with concurrent requests."
         )
+
+    def _try_next_shards_unread(
+        self,
+        ref: RequestRef,
+        exceeded: Sequence[tuple[CounterPlan, Mapping[str, Any] | None]],
+        tried: dict[str, int],
+        placed: dict[tuple[str, datetime], list[CounterPlan]],
+        error: Exception,
+    ) -> bool:
+        """When the shards cannot be read to place the request: whether it moves on to the next
+        shards of its order without a read (True) or is denied, every shard it could try full (a
+        decision: fail_open does not apply to it)."""
+        logger.warning(
+            "Could not read the limit's shards to place the request; trying its next shards unread",
+            extra={"requestId": ref.request_id, "error": str(error), "errorCode": _error_code(error)},
+        )
+        if not all(plan.limit.shards > 1 and _has_next_shard(plan, tried) for plan, _ in exceeded):
+            return False
+        for plan, _ in exceeded:
+            tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+            placed.pop(_placement_key(plan), None)
+        return True
 
     def _place(
         self, ref: RequestRef, base: list[CounterPlan], full: list[CounterPlan]

@@ -625,3 +625,25 @@ class BatchCountingClient(CountingClient):
     def batch_get_item(self, **kwargs):
         self.batch_sizes.append(sum(len(t["Keys"]) for t in kwargs["RequestItems"].values()))
         return self.client.batch_get_item(**kwargs)
+
+
+class UnreadableClient(CountingClient):
+    """BatchGetItem answers HTTP 500 (the shards cannot be read); everything else delegates."""
+
+    def batch_get_item(self, **kwargs):
+        error = {"Code": "InternalServerError", "Message": "boom"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 500}}, "BatchGetItem")
+
+
+def test_when_the_shards_cannot_be_read_the_request_tries_its_next_shards_unread(
+    table, limits, request_context
+):
+    put_limit(table, "org", limit=20, shards=4)
+    order = shard_order("org", "req-1", 4)
+    fill(table, order[0], 5)
+    client = UnreadableClient(boto3.client("dynamodb"))
+    ledger = Ledger(client, TABLE, clock=lambda: NOW, sleep=lambda s: None, fail_open=True)
+    result = ledger.reserve(request_context("req-1"), "exec-1", limits)
+    assert result["decision"] == "approved" and result["failOpen"] is False  # counted, not failed open
+    assert [c["sk"] for c in result["counters"]] == [shard_sk(order[1])]
+    assert shard_used(table)[order[1]] == 1
