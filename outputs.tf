@@ -132,11 +132,42 @@ output "caller_policy_json" {
 }
 
 output "cost_export" {
-  description = "The CUR 2.0 export (bucket, prefix, export_name, export_arn) that `tollgate report --source cur` reads; null when cost_export is off."
+  description = "The CUR 2.0 export `tollgate report --source cur` reads (bucket, prefix, export_name, export_arn); null when off."
   value = local.cost_export_on ? {
     bucket      = aws_s3_bucket.cost_export[0].bucket
     prefix      = var.cost_export.s3_prefix
     export_name = local.cost_export_name
     export_arn  = aws_bcmdataexports_export.this[0].export[0].export_arn
   } : null
+}
+
+output "stream_admit_state_machine_arn" {
+  description = "EXPRESS machine that validates and admits a streaming request (converse_stream; docs/requests.md)."
+  value       = aws_sfn_state_machine.stream["admit"].arn
+}
+
+output "stream_settle_state_machine_arn" {
+  description = "EXPRESS machine that settles a streamed request with its usage and records it."
+  value       = aws_sfn_state_machine.stream["settle"].arn
+}
+
+output "stream_caller_policy_json" {
+  description = "IAM policy (JSON) for a streaming caller: StartSyncExecution on the stream machines, ConverseStream on the routed models only."
+  value = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "AdmitAndSettleStreams"
+        Effect   = "Allow"
+        Action   = ["states:StartSyncExecution"]
+        Resource = [local.stream_state_machine_arns.admit, local.stream_state_machine_arns.settle]
+      },
+      {
+        Sid      = "StreamRoutedModels"
+        Effect   = "Allow"
+        Action   = ["bedrock:InvokeModelWithResponseStream"]
+        Resource = local.bedrock_invoke_arns
+      },
+    ]
+  })
 }

@@ -114,3 +114,18 @@ output "cost_export" {
   description = "The CUR 2.0 export that tollgate report --source cur reads."
   value       = module.tollgate.cost_export
 }
+
+output "stream_admit_state_machine_arn" {
+  description = "Machine that admits a streaming request."
+  value       = module.tollgate.stream_admit_state_machine_arn
+}
+
+output "stream_settle_state_machine_arn" {
+  description = "Machine that settles a streamed request."
+  value       = module.tollgate.stream_settle_state_machine_arn
+}
+
+output "stream_caller_policy_json" {
+  description = "IAM policy (JSON) a streaming caller's role needs."
+  value       = module.tollgate.stream_caller_policy_json
+}

@@ -12,7 +12,7 @@ of Tollgate's state machine.
     )
     print(answer["output"]["message"]["content"][0]["text"], answer["tollgate"]["costUsd"])
 
-What it promises (docs/requests.md, section 4):
+What it promises (docs/requests.md, section 0, and its streaming part):
 
 - The request is translated to Tollgate's contract (DESIGN.md): ``modelId`` is the route,
   ``messages``/``system`` become ``prompt.messages``, ``inferenceConfig`` becomes
@@ -210,6 +210,14 @@ def build_request(
         if not isinstance(requestId, str) or not requestId.strip():
             raise _argument_error("requestId", "requestId must be a non-empty string (or None).")
         request["requestId"] = requestId
+    return request
+
+
+def _call_request(**arguments: Any) -> dict[str, Any]:
+    """The request of one ``converse``/``converse_stream`` call: ``build_request``, with a requestId
+    generated once per call when the caller gave none, so that every retry of it is a replay."""
+    request = build_request(**arguments)
+    request.setdefault("requestId", str(uuid.uuid4()))
     return request
 
 
@@ -461,7 +469,7 @@ class Tollgate:
     ) -> dict[str, Any]:
         """One request through the state machine; Converse's response shape plus ``tollgate``.
         Raises RateLimitExceeded, ValidationError, InvocationFailed or ExecutionFailed."""
-        request = build_request(
+        request = _call_request(
             modelId=modelId,
             messages=messages,
             system=system,
@@ -470,7 +478,6 @@ class Tollgate:
             requestId=requestId,
             additionalModelRequestFields=additionalModelRequestFields,
         )
-        request.setdefault("requestId", str(uuid.uuid4()))  # once per call: every retry replays it
         output, arn = self._run(self.state_machine_arn, request, express=self.workflow_type == "EXPRESS")
         return converse_response(output, arn)
 
@@ -578,7 +585,7 @@ class Tollgate:
                 "streaming needs stream_admit_state_machine_arn and stream_settle_state_machine_arn "
                 "(the module's outputs; Tollgate.from_terraform_outputs reads them).",
             )
-        request = build_request(
+        request = _call_request(
             modelId=modelId,
             messages=messages,
             system=system,
@@ -587,7 +594,6 @@ class Tollgate:
             requestId=requestId,
             additionalModelRequestFields=additionalModelRequestFields,
         )
-        request.setdefault("requestId", str(uuid.uuid4()))
         return self._stream(request)
 
     def _stream(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -138,6 +138,23 @@ def tfvars(run: Run, endpoint: str) -> dict[str, Any]:
                 "unit": "total_tokens",
                 "limit": 100,
             },
+            # Streaming (tests/e2e/test_stream.py): a tokens counter per case, and an application
+            # whose every request is denied.
+            *[
+                {
+                    "scope": {"applicationId": run.app(case)},
+                    "window": day,
+                    "unit": "total_tokens",
+                    "limit": 1_000_000,
+                }
+                for case in ("stream", "stream-closed", "stream-died")
+            ],
+            {
+                "scope": {"applicationId": run.app("stream-deny")},
+                "window": day,
+                "unit": "requests",
+                "limit": 0,
+            },
             # The warm-up's requests are all denied (tests/e2e/conftest.py): they start environments
             # of validate, rate-limit and record-metrics without holding a reservation.
             {"scope": {"applicationId": run.app("warm-up")}, "window": day, "unit": "requests", "limit": 0},

@@ -505,3 +505,81 @@ def test_p6_reports_the_models_reading_time_under_express(capsys):
     figure = p6_express_model_seconds()
     assert figure["express_model_seconds"] >= 240
     assert "model may read" in capsys.readouterr().out
+
+
+def test_p6_request_path_interleaves_the_series_and_derives_its_ratios(monkeypatch):
+    """tools/bench/requestpath.py against fakes: every series is sampled once per round, each stream
+    is paced by one "stream" fault on the routed model, and the ratios are those of the medians."""
+    from bench import requestpath
+
+    import tollgate.client
+
+    clock = {"t": 0.0}
+    cost = {"workflow": 0.5, "client": 0.52, "direct": 0.01}
+    armed = []
+
+    def spend(seconds):
+        clock["t"] += seconds
+
+    class Sfn:
+        def start_sync_execution(self, **_):
+            spend(cost["workflow"])
+            return {"status": "SUCCEEDED"}
+
+    def events(first, rest):
+        spend(first)
+        yield {"messageStart": {}}
+        spend(rest)
+        yield {"metadata": {}}
+
+    class Runtime:
+        def converse(self, **_):
+            spend(cost["direct"])
+
+        def converse_stream(self, **_):
+            return {"stream": events(0.01, 0.3)}
+
+    class Client:
+        def __init__(self, *_, **__):
+            pass
+
+        def converse(self, **kwargs):
+            assert kwargs["requestId"]
+            spend(cost["client"])
+
+        def converse_stream(self, **_):
+            return events(0.4, 0.3 + 0.4)
+
+    monkeypatch.setattr(requestpath.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(
+        requestpath.e2e, "client", lambda service, _: Sfn() if service == "stepfunctions" else Runtime()
+    )
+    monkeypatch.setattr(requestpath.e2e, "arm_fault", lambda endpoint, spec, **_: armed.append(spec))
+    monkeypatch.setattr(tollgate.client, "Tollgate", Client)
+    outputs = {
+        "state_machine_arn": "arn:sm",
+        "stream_admit_state_machine_arn": "arn:admit",
+        "stream_settle_state_machine_arn": "arn:settle",
+        "model_routes": {requestpath.ROUTE: "us.amazon.nova-lite-v1:0"},
+    }
+    r = requestpath.measure("http://localhost:1", outputs, samples=3)
+
+    assert (r["workflow_ms"], r["client_ms"], r["direct_ms"]) == (500.0, 520.0, 10.0)
+    assert (
+        r["workflow_over_direct"] == 50.0
+        and r["client_overhead_ms"] == 20.0
+        and r["client_over_workflow"] == 1.04
+    )
+    assert (r["stream_first_ms"], r["stream_full_ms"], r["stream_first_over_full"]) == (400.0, 1100.0, 0.364)
+    assert (r["direct_stream_first_ms"], r["direct_stream_full_ms"]) == (10.0, 310.0)
+    assert (
+        armed
+        == [{"modelId": "us.amazon.nova-lite-v1:0", "phase": "stream", "delayMs": requestpath.PACE_MS}] * 6
+    )
+
+
+def test_p6_client_overhead_is_measured_in_process_against_a_stub():
+    from bench import requestpath
+
+    overhead = requestpath.client_overhead_us(calls=200)
+    assert 0 < overhead < 5_000, "the client's own work per call: microseconds, not milliseconds"

@@ -24,7 +24,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenAIRateLimiting")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tollgate")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from . import accuracy, calls, costs, ddb, e2e, ledger_local, simulation, throughput
+from . import accuracy, calls, costs, ddb, e2e, ledger_local, requestpath, simulation, throughput
 from .ddb import ARTICLE_REQUEST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +163,45 @@ def p6_express_model_seconds() -> dict[str, Any]:
         [[bound.seconds, wb.EXPRESS_LIMIT_SECONDS, timeout, seconds]],
     )
     return {"express_model_seconds": seconds}
+
+
+def p6_request_path(endpoint: str, run_dir: Path, *, destroy: bool) -> dict[str, Any]:
+    """P6, the request path through LocalStack (tools/bench/requestpath.py)."""
+    r = requestpath.run(endpoint, run_dir, destroy=destroy)
+    table(
+        f"P6 one request end to end through LocalStack, median of {r['samples']} (ms)",
+        ["path", "median ms", "ratio"],
+        [
+            ["direct Converse to the emulator", r["direct_ms"], 1.0],
+            ["workflow: raw StartSyncExecution", r["workflow_ms"], r["workflow_over_direct"]],
+            ["tollgate.client converse", r["client_ms"], round(r["client_ms"] / r["direct_ms"], 1)],
+            ["client - raw StartSyncExecution (medians)", r["client_overhead_ms"], r["client_over_workflow"]],
+            ["client overhead in process, stub Step Functions", r["client_overhead_us"] / 1000, ""],
+        ],
+        f"ratio: over the direct Converse call (client - raw: client / raw). 1-minute load average "
+        f"{r['load_average_1m']} on {os.cpu_count()} CPUs: LocalStack medians move with it; the in-process "
+        "overhead does not.",
+    )
+    table(
+        f"P6 streaming, the model pacing {r['stream_pace_ms_per_delta']} ms per three-word delta (ms)",
+        ["path", "first event", "last event", "first / last"],
+        [
+            [
+                "tollgate.client converse_stream (admit, stream, settle)",
+                r["stream_first_ms"],
+                r["stream_full_ms"],
+                r["stream_first_over_full"],
+            ],
+            [
+                "direct ConverseStream to the emulator",
+                r["direct_stream_first_ms"],
+                r["direct_stream_full_ms"],
+                round(r["direct_stream_first_ms"] / r["direct_stream_full_ms"], 3),
+            ],
+        ],
+        "converse_stream's first event waits for the admit execution; its last for the settle execution.",
+    )
+    return r
 
 
 def p3(p2_result: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import inprocess
 
         inprocess.section_request_path()
-    needs_localstack = only & {"p1", "p2", "p3", "p4", "e2e"}
+    needs_localstack = only & {"p1", "p2", "p3", "p4", "p6", "e2e"}
     started = False
     if needs_localstack and not e2e.healthy(port):
         print(f"\nstarting LocalStack on port {port} (local/launcher.py) ...", flush=True)
@@ -440,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
                 result["p4"] = p4(endpoint, port)
             if "e2e" in only and started:
                 result["e2e"] = {"hooks_off": e2e.run(port, Path(run_dir), "hooks_off", start=False)}
+            if "p6" in only:
+                # A LocalStack started here forgets the deployment when stopped; one already running
+                # keeps running, so the deployment is destroyed.
+                result.setdefault("p6", {}).update(
+                    p6_request_path(endpoint, Path(run_dir), destroy=not started)
+                )
         finally:
             if started:
                 e2e.launcher("down", port)

@@ -90,41 +90,62 @@ def _terraform(*args: str, workspace: str | None = None) -> str:
     return proc.stdout
 
 
-def apply(endpoint: str, var_file: Path) -> dict[str, Any]:
+def apply(
+    endpoint: str, var_file: Path, *, name: str = NAME, workspace: str = WORKSPACE, app: str = APP
+) -> dict[str, Any]:
     """examples/localstack in a workspace of the bench's own, into a LocalStack that has nothing yet."""
     var_file.write_text(
         json.dumps(
             {
-                "name": NAME,
+                "name": name,
                 "localstack_endpoint": endpoint,
                 "inference_profiles": {},
                 "create_dashboard": False,
                 "alarms_enabled": False,
                 "budgets": {},  # the example's budgets need the alarms' topic or an address
                 "limits": [
-                    {"scope": {"applicationId": APP}, "window": "day", "unit": "requests", "limit": 10**6}
+                    {"scope": {"applicationId": app}, "window": "day", "unit": "requests", "limit": 10**6}
                 ],
             }
         )
     )
     _terraform("init", "-input=false")
-    if WORKSPACE not in _terraform("workspace", "list").split():
-        _terraform("workspace", "new", WORKSPACE)
+    if workspace not in _terraform("workspace", "list").split():
+        _terraform("workspace", "new", workspace)
         _terraform("workspace", "select", "default")
-    _terraform("apply", "-auto-approve", "-input=false", f"-var-file={var_file}", workspace=WORKSPACE)
-    raw = json.loads(_terraform("output", "-json", workspace=WORKSPACE))
+    _terraform("apply", "-auto-approve", "-input=false", f"-var-file={var_file}", workspace=workspace)
+    raw = json.loads(_terraform("output", "-json", workspace=workspace))
     return {k: v["value"] for k, v in raw.items()}
 
 
-def forget() -> None:
+def forget(workspace: str = WORKSPACE) -> None:
     """The LocalStack it described is stopped (and forgot everything): drop the workspace's state."""
-    _terraform("workspace", "delete", "-force", WORKSPACE)
+    _terraform("workspace", "delete", "-force", workspace)
 
 
-def request() -> dict[str, Any]:
+def destroy(var_file: Path, *, workspace: str) -> None:
+    """Destroy what apply made in a LocalStack that stays up, then drop the workspace."""
+    _terraform("destroy", "-auto-approve", "-input=false", f"-var-file={var_file}", workspace=workspace)
+    _terraform("workspace", "delete", workspace)
+
+
+def arm_fault(endpoint: str, spec: dict[str, Any] | None, *, model_id: str | None = None) -> None:
+    """Arm a Bedrock emulator fault (local/plugins/.../faults.py); ``spec`` None disarms ``model_id``'s."""
+    url = f"{endpoint}/_tollgate/bedrock/faults"
+    if spec is None:
+        request = urllib.request.Request(f"{url}?modelId={model_id}", method="DELETE")
+    else:
+        request = urllib.request.Request(
+            url, data=json.dumps(spec).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def request(app: str = APP) -> dict[str, Any]:
     body = json.loads((ROOT / "examples" / "requests" / "article.json").read_text())
     body["model"] = "nova-lite"
-    body["tags"]["applicationId"] = APP
+    body["tags"]["applicationId"] = app
     body["prompt"]["parameters"] = {"max_tokens": 200}
     return body
 

@@ -20,6 +20,8 @@ ERRORS: dict[str, tuple[int, str]] = {
         "The server encountered an internal error while processing the request.",
     ),
     "ServiceUnavailableException": (503, "Bedrock is unable to process your request."),
+    # ConverseStream only: the stream broke after it began (a "stream" fault, faults.py).
+    "ModelStreamErrorException": (424, "An error occurred while streaming the response. Retry your request."),
 }
 
 INVALID_MODEL = "The provided model identifier is invalid."

@@ -15,6 +15,9 @@ identifier is resolved and before the request is checked, and each firing uses u
 or billed; "after" the model generated the answer (its AWS/Bedrock Invocations and token counts
 are published: it is billed), then the delay and the error apply. An "after" fault is how a
 lost answer looks to the caller: a 5xx after generation, or a delay past its read timeout.
+"stream" fires for ConverseStream only (other calls pass it by): the answer is generated and
+billed, delayMs paces its deltas, and an error breaks the stream after the first delta with
+Bedrock's in-stream exception (stream.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from localstack.http import Request, Response, route
 from .errors import ERRORS
 
 PATH = "/_tollgate/bedrock/faults"
-PHASES = ("before", "after")
+PHASES = ("before", "after", "stream")
 
 
 def fault_key(model_id: str) -> str:
@@ -72,10 +75,13 @@ class FaultTable:
             self._faults.append(fault)
         return dict(fault)
 
-    def take(self, keys: set[str]) -> dict | None:
-        """The first armed fault for any of these keys, used up by one."""
+    def take(self, keys: set[str], *, streaming: bool = False) -> dict | None:
+        """The first armed fault for any of these keys, used up by one ("stream" faults only for
+        streaming calls)."""
         with self._lock:
             for fault in self._faults:
+                if fault["phase"] == "stream" and not streaming:
+                    continue
                 if fault["key"] == "*" or fault["key"] in keys:
                     fault["remaining"] -= 1
                     if fault["remaining"] == 0:

@@ -3,10 +3,10 @@
 PROVIDER_OVERRIDE_BEDROCK_RUNTIME=tollgate.
 
 Control plane: foundation models (Get/List), system inference profiles (Get/List) and
-application inference profiles (Create/Get/List/Delete, tags). Runtime: Converse and
-InvokeModel against the deterministic model in model.py (and CountTokens, which answers the input
-tokens they would bill), with Bedrock's validation, the fault
-switch (faults.py) and the AWS/Bedrock metrics (metrics.py).
+application inference profiles (Create/Get/List/Delete, tags). Runtime: Converse, ConverseStream
+(stream.py) and InvokeModel against the deterministic model in model.py (and CountTokens, which
+answers the input tokens they would bill), with Bedrock's validation, the fault switch (faults.py)
+and the AWS/Bedrock metrics (metrics.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from localstack.aws.api import CommonServiceException, RequestContext, handler
 from localstack.http import Response
 from localstack.services.plugins import Service, aws_provider
 
-from . import metrics
+from . import metrics, stream
 from .catalog import MODELS, ON_DEMAND, FoundationModel, system_profiles
 from .errors import END_OF_LIFE, INVALID_MODEL, BedrockError, validation
 from .faults import FAULTS, fault_key
@@ -391,14 +391,15 @@ def _strike(fault: dict) -> None:
 class BedrockRuntimeProvider:
     service = "bedrock-runtime"
 
-    def _run(self, context: RequestContext, identifier: str, call):
-        """Resolve, check, apply faults, run `call(model)`, and publish the AWS/Bedrock metrics."""
+    def _run(self, context: RequestContext, identifier: str, call, *, streaming: bool = False):
+        """Resolve, check, apply faults, run `call(model)`, and publish the AWS/Bedrock metrics.
+        A "stream" fault fires only for a streaming call, and is handed to `render` (third argument)."""
         started = time.monotonic()
         account, region = context.account_id, context.region
         target = resolve(account, region, identifier)
         try:
             target.check_servable()
-            fault = FAULTS.take(target.fault_keys)
+            fault = FAULTS.take(target.fault_keys, streaming=streaming)
             if fault and fault.get("phase", "before") == "before":
                 _strike(fault)
             completion, render = call(target.model)
@@ -428,6 +429,8 @@ class BedrockRuntimeProvider:
                 _strike(fault)
             except BedrockError as e:
                 raise _error(e) from None
+        if streaming:
+            return render(completion, latency_ms, fault if fault and fault.get("phase") == "stream" else None)
         return render(completion, latency_ms)
 
     @handler("Converse", expand=False)
@@ -436,6 +439,25 @@ class BedrockRuntimeProvider:
             return complete(converse_prompt(model, request)), converse_response
 
         return self._run(context, request["modelId"], call)
+
+    @handler("ConverseStream", expand=False)
+    def converse_stream(self, context: RequestContext, request: dict) -> Response:
+        """Converse's checks, billing and metrics, answered as an event stream (stream.py)."""
+
+        def call(model: FoundationModel):
+            def render(completion, latency_ms, fault):
+                return Response(
+                    stream.events(completion, latency_ms, fault),
+                    status=200,
+                    headers={
+                        "Content-Type": "application/vnd.amazon.eventstream",
+                        "x-amzn-RequestId": context.request_id,
+                    },
+                )
+
+            return complete(converse_prompt(model, request)), render
+
+        return self._run(context, request["modelId"], call, streaming=True)
 
     @handler("InvokeModel", expand=False)
     def invoke_model(self, context: RequestContext, request: dict) -> Response:
