@@ -26,7 +26,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict, TypeVar
@@ -43,6 +43,7 @@ from tollgate.limits import (
     Limit,
     format_instant,
     plan_counters,
+    ranked_shards,
     retry_after_seconds,
 )
 from tollgate.observability import logger
@@ -50,6 +51,11 @@ from tollgate.states import Decision, DenialReason, State
 from tollgate.values import cost_problem, dynamodb_safe, json_safe, usage_problem
 
 MAX_TRANSACTION_ITEMS = 100
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+# A sharded limit's amount is split over at most this many shards: each piece is a counter entry
+# in the reservation item, in Reserve's result and in the settlement's deltas (about 260 bytes of
+# state each, docs/ledger.md "Shards"); at P5's load, 64 shards needed at most 9 (tools/bench).
+MAX_PIECES = 16
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
 THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
@@ -225,25 +231,29 @@ class Ledger:
         self, context: Mapping[str, Any], ref: RequestRef, execution_id: str, limits: list[Limit]
     ) -> dict[str, Any]:
         print_ = fingerprint(context)
-        # A sharded limit whose shard was full moves on to its next shard: limit ID -> tries made.
+        # A sharded limit whose shard was throttled moves on to its next shard: limit ID -> moves.
         tried: dict[str, int] = {}
+        # A sharded limit whose hashed shard had no room: where the amount goes instead, read from
+        # all of its shards (one shard with the room, or pieces over several), by limit and window.
+        placed: dict[tuple[str, datetime], list[CounterPlan]] = {}
         attempt = 0
         while attempt < self.max_attempts:
             now = self.clock()
-            plans = _on_next_shards(
+            base = _on_next_shards(
                 plan_counters(limits, context, Amounts.from_estimate(context["estimate"]), now), tried
             )
-            if len(plans) + 1 > MAX_TRANSACTION_ITEMS:
+            if len(base) + 1 > MAX_TRANSACTION_ITEMS:
                 raise ValueError(
-                    f"{len(plans)} limits match this request; one transaction holds at most "
+                    f"{len(base)} limits match this request; one transaction holds at most "
                     f"{MAX_TRANSACTION_ITEMS - 1} counters. Merge or narrow the limits."
                 )
-            if any(plan.limit.enforce and not plan.fits_at_all for plan in plans):
-                result = self._deny_permanently(ref, execution_id, print_, plans, now)
+            if any(plan.limit.enforce and not plan.fits_at_all for plan in base):
+                result = self._deny_permanently(ref, execution_id, print_, base, now)
                 if result is None:
                     attempt += 1
                     continue
                 return result
+            plans = [piece for plan in base for piece in placed.get(_placement_key(plan), [plan])]
             items = [_counter_add_request(self.table_name, plan) for plan in plans]
             items.append(
                 _reservation_put_request(
@@ -275,22 +285,29 @@ class Ledger:
                 elif not cancelled.retryable:
                     if cancelled.unexpected:
                         raise
+                    full = {plans[i].limit.id for i in range(len(plans)) if cancelled.code(i) != "None"}
                     exceeded = [
-                        (plan, cancelled.item(i))
-                        for i, plan in enumerate(plans)
-                        if cancelled.code(i) == "ConditionalCheckFailed"
+                        (plan, _first_item(cancelled, plans, plan)) for plan in base if plan.limit.id in full
                     ]
-                    if exceeded and all(_has_next_shard(plan, tried) for plan, _ in exceeded):
-                        # Every full counter is a shard with another one left to try: not a denial
-                        # yet (and not contention: the attempts are not used up by it).
-                        for plan, _ in exceeded:
-                            tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
-                        continue
-                    return self._deny(ref.request_id, plans, exceeded, now)
+                    try:
+                        placement = self._place(ref, base, [plan for plan, _ in exceeded])
+                    except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+                        if not _unavailable(error):
+                            raise
+                        if self._try_next_shards_unread(ref, exceeded, tried, placed, error):
+                            continue
+                        return self._deny(ref.request_id, base, exceeded, now)
+                    if placement is None:
+                        return self._deny(ref.request_id, base, exceeded, now)
+                    placed.update(placement)
+                    attempt += 1  # a new placement is another transaction: it counts
+                    continue
                 hot = [
                     plan
                     for i, plan in enumerate(plans)
-                    if cancelled.code(i) in THROTTLED_REASONS and _has_next_shard(plan, tried)
+                    if cancelled.code(i) in THROTTLED_REASONS
+                    and _placement_key(plan) not in placed
+                    and _has_next_shard(plan, tried)
                 ]
                 if hot:
                     # A throttled shard is a hot item: its next shard is another item, so it is
@@ -306,6 +323,54 @@ class Ledger:
         raise LedgerBusy(
             f"The reservation for request {ref.request_id} kept conflicting with concurrent requests."
         )
+
+    def _try_next_shards_unread(
+        self,
+        ref: RequestRef,
+        exceeded: Sequence[tuple[CounterPlan, Mapping[str, Any] | None]],
+        tried: dict[str, int],
+        placed: dict[tuple[str, datetime], list[CounterPlan]],
+        error: Exception,
+    ) -> bool:
+        """When the shards cannot be read to place the request: whether it moves on to the next
+        shards of its order without a read (True) or is denied, every shard it could try full (a
+        decision: fail_open does not apply to it)."""
+        logger.warning(
+            "Could not read the limit's shards to place the request; trying its next shards unread",
+            extra={"requestId": ref.request_id, "error": str(error), "errorCode": _error_code(error)},
+        )
+        if not all(plan.limit.shards > 1 and _has_next_shard(plan, tried) for plan, _ in exceeded):
+            return False
+        for plan, _ in exceeded:
+            tried[plan.limit.id] = tried.get(plan.limit.id, 0) + 1
+            placed.pop(_placement_key(plan), None)
+        return True
+
+    def _place(
+        self, ref: RequestRef, base: list[CounterPlan], full: list[CounterPlan]
+    ) -> dict[tuple[str, datetime], list[CounterPlan]] | None:
+        """Where the amounts of the sharded limits in ``full`` go, from their shards read back
+        (docs/ledger.md, "Shards"), or None when the request is to be denied: an unsharded limit is
+        full, or a sharded limit's total room (all of its shards) is short of the amount. The pieces
+        of all limits fit in one transaction with the other counters and the reservation."""
+        if not full or any(plan.limit.shards == 1 for plan in full):
+            return None
+        items = self._batch_get([_shard_key(key) for plan in full for key in plan.shard_keys])
+        budget = MAX_TRANSACTION_ITEMS - 1 - (len(base) - len(full))
+        placement = {}
+        for n, plan in enumerate(full):
+            pieces = _pieces(plan, items, ref.request_id, budget - (len(full) - n - 1))
+            if pieces is None:
+                if plan.limit.ceiling - _total_used(plan, items) >= plan.amount:
+                    logger.warning(
+                        "A sharded limit has the room only over more shards than one reservation "
+                        "may split a request over: denied",
+                        extra={"requestId": ref.request_id, "limitId": plan.limit.id},
+                    )
+                return None
+            placement[_placement_key(plan)] = pieces
+            budget -= len(pieces)
+        return placement
 
     def _existing_reservation(
         self,
@@ -366,6 +431,13 @@ class Ledger:
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
             )
         totals = self._denial_detail(lambda: self._sharded_totals([plan for plan, _ in exceeded]), request_id)
+        if totals:
+            # A sharded limit with room as a whole did not keep the request out (an unsharded one did).
+            exceeded = [
+                (plan, item)
+                for plan, item in exceeded
+                if plan.sk not in totals or totals[plan.sk] + plan.amount > plan.limit.ceiling
+            ] or list(exceeded)
         described = [plan.describe(_denied_used(plan, item, totals)) for plan, item in exceeded]
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
@@ -390,8 +462,8 @@ class Ledger:
                 return result
         described, named = [], None
         for plan in enforced:
-            if plan.fits_at_all and _used(items.get((plan.pk, plan.sk))) <= plan.ceiling_minus_amount:
-                continue
+            if plan.fits_at_all and _total_used(plan, items) <= plan.limit.ceiling - plan.amount:
+                continue  # the limit as a whole has the room (a sharded one places it)
             described.append(plan.describe(_total_used(plan, items)))
             if named is None and not plan.fits_at_all:
                 named = described[-1]
@@ -770,6 +842,14 @@ class Ledger:
         return deserialize(item) if item else None
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items at ``keys`` (consistent reads), in calls of at most BATCH_GET_KEYS keys (the
+        shards of two 64-shard limits are 128)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            found.update(self._batch_get_some(keys[start : start + BATCH_GET_KEYS]))
+        return found
+
+    def _batch_get_some(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         for attempt in range(self.max_attempts):
@@ -825,15 +905,45 @@ def _closing_writes(
     """The change to each of a reservation's counters when it closes, and the counter writes
     (none for a counter that does not move)."""
     deltas, items = [], []
-    for counter in counters:
-        reserved = Decimal(counter["amount"])
-        delta = delta_for(counter["unit"], reserved)
-        deltas.append(
-            {"limitId": counter["limitId"], "unit": counter["unit"], "reserved": reserved, "delta": delta}
-        )
-        if delta:
-            items.append(_counter_adjust_request(table, counter, delta, now))
+    for pieces in _by_limit(counters):
+        reserved = [Decimal(counter["amount"]) for counter in pieces]
+        for counter, amount, delta in zip(
+            pieces,
+            reserved,
+            _spread(delta_for(pieces[0]["unit"], sum(reserved, Decimal(0))), reserved),
+            strict=True,
+        ):
+            deltas.append(
+                {"limitId": counter["limitId"], "unit": counter["unit"], "reserved": amount, "delta": delta}
+            )
+            if delta:
+                items.append(_counter_adjust_request(table, counter, delta, now))
     return deltas, items
+
+
+def _by_limit(counters: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """A reservation's counters grouped by limit: one counter each, or the pieces a sharded limit's
+    amount was placed in (docs/ledger.md, "Shards"), in the order they were reserved."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for counter in counters:
+        groups.setdefault(str(counter["limitId"]), []).append(counter)
+    return list(groups.values())
+
+
+def _spread(delta: Decimal, reserved: Sequence[Decimal]) -> list[Decimal]:
+    """A limit's change over the pieces it was reserved in: a rise on the first piece (the request's
+    own shard); a fall taken from the last pieces first, none below 0, so each shard gives back at
+    most what was placed on it (a fall past the whole estimate, usage below 0, ends on the first)."""
+    spread = [Decimal(0)] * len(reserved)
+    if delta >= 0:
+        spread[0] = delta
+        return spread
+    left = -delta
+    for i in reversed(range(len(reserved))):
+        back = min(reserved[i], left)
+        spread[i], left = (-back if back else Decimal(0)), left - back
+    spread[0] -= left
+    return spread
 
 
 def _release_delta(unit: str, reserved: Decimal) -> Decimal:
@@ -917,6 +1027,49 @@ def _on_next_shards(plans: list[CounterPlan], tried: Mapping[str, int]) -> list[
 
 def _has_next_shard(plan: CounterPlan, tried: Mapping[str, int]) -> bool:
     return tried.get(plan.limit.id, 0) + 1 < len(plan.shard_order)
+
+
+def _placement_key(plan: CounterPlan) -> tuple[str, datetime]:
+    return (plan.limit.id, plan.window_start)
+
+
+def _first_item(cancelled: _Cancelled, plans: list[CounterPlan], base: CounterPlan) -> dict[str, Any] | None:
+    """The old counter item that refused the first piece of ``base``'s limit (what a denial of an
+    unsharded limit reports as ``used``)."""
+    for i, plan in enumerate(plans):
+        if plan.limit.id == base.limit.id and cancelled.code(i) != "None":
+            return cancelled.item(i)
+    return None
+
+
+def _pieces(
+    plan: CounterPlan,
+    items: Mapping[tuple[str, str], Mapping[str, Any]],
+    request_id: str,
+    most: int,
+) -> list[CounterPlan] | None:
+    """The request's amount for a sharded limit, placed on the shards read back in ``items``: the
+    first shard in the request's own order with the room for all of it (the common case: one
+    write, and requests spread out), else pieces over the shards with most room, each piece at
+    most its shard's room; at most ``most`` pieces (and ``MAX_PIECES``). None when the limit's
+    total room is short, or would need more pieces."""
+    order = ranked_shards(plan.limit.id, request_id, plan.limit.shards)
+    parts = plan.limit.shard_ceilings
+    keys = plan.shard_keys
+    room = {s: parts[s] - _used(items.get(keys[s])) for s in order}
+    for shard in order:
+        if room[shard] >= plan.amount:
+            return [plan.on_shard(shard)]
+    pieces, left = [], plan.amount
+    for shard in sorted(order, key=lambda s: -room[s]):  # stable: ties keep the request's order
+        if left <= 0 or room[shard] <= 0:
+            break
+        piece = min(room[shard], left)
+        pieces.append(replace(plan.on_shard(shard), amount=piece))
+        left -= piece
+    if left > 0 or len(pieces) > min(most, MAX_PIECES):
+        return None
+    return pieces
 
 
 def _total_used(plan: CounterPlan, items: Mapping[tuple[str, str], Mapping[str, Any]]) -> Decimal:

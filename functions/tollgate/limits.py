@@ -25,7 +25,7 @@ ABSENT_TAG = "unspecified"
 # Settle may run after the window closed; the counter must still be there to be corrected.
 COUNTER_GRACE = timedelta(hours=1)
 MAX_SHARDS = 64
-# A reservation tries its hashed shard and at most this many others before it is denied.
+# A throttled shard (a hot item): the reservation moves on to at most this many others at once.
 SHARD_FALLBACKS = 2
 # The finest split of a usd ceiling over shards (a millionth of a dollar); other units: whole units.
 USD_SHARD_QUANTUM = Decimal("0.000001")
@@ -74,13 +74,19 @@ def shard_order(limit_id: str, request_id: str, shards: int) -> tuple[int, ...]:
     """The shards a request tries, in order: the first by a hash of its requestId, then up to
     ``SHARD_FALLBACKS`` others. Rendezvous hashing: every shard is ranked by SHA-256 of (limit,
     request, shard), so the order is deterministic and spread evenly, whatever ``shards`` is."""
+    return ranked_shards(limit_id, request_id, shards)[: 1 + SHARD_FALLBACKS]
+
+
+def ranked_shards(limit_id: str, request_id: str, shards: int) -> tuple[int, ...]:
+    """Every shard of the limit in this request's order (``shard_order`` is its head): where a
+    request whose hashed shard is full looks for room, so that such requests spread out too."""
     if shards == 1:
         return (0,)
 
     def rank(shard: int) -> bytes:
         return hashlib.sha256(f"{limit_id}\n{request_id}\n{shard}".encode()).digest()
 
-    return tuple(sorted(range(shards), key=rank)[: 1 + SHARD_FALLBACKS])
+    return tuple(sorted(range(shards), key=rank))
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ class CounterPlan:
     window_end: datetime
     amount: Decimal
     shard: int = 0  # which of the limit's counter items (0 when it is not sharded)
-    shard_order: tuple[int, ...] = (0,)  # the shards this request may try, in order
+    shard_order: tuple[int, ...] = (0,)  # its hashed shard, then where a throttled one moves on
 
     @property
     def ceiling(self) -> Decimal:
@@ -136,8 +142,10 @@ class CounterPlan:
 
     @property
     def fits_at_all(self) -> bool:
-        """Whether the amount fits in an empty counter of some shard this request may use."""
-        return self.amount <= max(self.limit.shard_ceilings[s] for s in self.shard_order)
+        """Whether the amount fits in the limit when it is empty: a sharded limit places a request
+        over several shards when no single one has the room (tollgate.ledger), so the whole
+        ceiling counts, not a shard's part."""
+        return self.amount <= self.limit.ceiling
 
     @property
     def ceiling_minus_amount(self) -> Decimal:

@@ -5,7 +5,7 @@ about 1,000 write units per second per partition, so one item takes at most that
 inside a transaction costs 2 units per item (up to 1 KB). A reservation writes the counter once
 (transactional); a settle writes it again when the real amount differs from the estimate (always,
 for a USD limit). With ``shards`` the ceiling is split over N counter items; a reservation picks
-one by hash and tries up to two others when it is full.
+one by hash; when that one is full, another with room, or pieces over several (issue 15).
 
 Pure Python and deterministic (seeded): the unit tests check its arithmetic.
 """
@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tollgate.ledger import MAX_PIECES  # the ledger's cap on the shards one request is split over
 
 ITEM_WRITE_UNITS_PER_SECOND = 1_000  # per partition; one hot item cannot take more
 TRANSACTIONAL_UNITS_PER_ITEM = 2  # a transactional write of an item up to 1 KB
@@ -105,32 +107,54 @@ class Accuracy:
     false_denials: int
     false_denial_rate: float  # over all requests a single counter would have admitted
     near_ceiling_false_denial_rate: float  # the same, once 90% of the ceiling is used
+    split_requests: int = 0  # admitted in pieces over several shards (one transaction)
+
+
+PLACE = "place"  # the ledger's: the hashed shard, else any shard with room, else split (issue 15)
+TRIES = "tries"  # before issue 15: the hashed shard and two others, denied when all three are full
 
 
 def simulate_accuracy(
-    shards: int, *, ceiling: int, amounts: Sequence[int], seed: int = 7, near: float = 0.9
+    shards: int,
+    *,
+    ceiling: int,
+    amounts: Sequence[int],
+    seed: int = 7,
+    near: float = 0.9,
+    strategy: str = PLACE,
 ) -> Accuracy:
     """Admit ``amounts`` one by one against a ceiling split over N shards.
 
     A false denial is a request the sharded ledger denies although the limit as a whole (one counter)
     still had room for it. The overshoot is what the counters hold past the ceiling: always 0, since
-    every shard is checked against its own share.
+    every shard (every piece of a split request) is checked against its own share.
+
+    ``PLACE`` (tollgate.ledger today): the hashed shard when it has the room; else the first shard
+    in the request's order with the room; else the amount split over the shards with most room,
+    in one transaction; denied only when all shards together are short. ``TRIES``: the design
+    before, for comparison.
     """
+    if strategy not in (PLACE, TRIES):
+        raise ValueError(f"strategy is {strategy!r}; it must be {PLACE!r} or {TRIES!r}.")
     rng = random.Random(seed)
     shares = split_ceiling(ceiling, shards)
     used = [0] * shards
     total = 0
-    false_denials = with_room = near_denials = near_with_room = 0
+    false_denials = with_room = near_denials = near_with_room = split = 0
     for amount in amounts:
         room = ceiling - total
         is_near = total >= near * ceiling
-        admitted = False
-        for shard in shard_order(rng.randrange(shards), shards, rng):
-            if used[shard] + amount <= shares[shard]:
-                used[shard] += amount
-                total += amount
-                admitted = True
-                break
+        first = rng.randrange(shards)
+        if strategy == TRIES:
+            pieces = _first_fit(shard_order(first, shards, rng), used, shares, amount)
+        else:
+            order = [first, *rng.sample([s for s in range(shards) if s != first], shards - 1)]
+            pieces = _first_fit(order, used, shares, amount) or _split(order, used, shares, amount)
+        for shard, piece in pieces:
+            used[shard] += piece
+        admitted = bool(pieces)
+        total += amount if admitted else 0
+        split += len(pieces) > 1
         if room >= amount:
             with_room += 1
             near_with_room += is_near
@@ -141,12 +165,35 @@ def simulate_accuracy(
         shards=shards,
         ceiling=ceiling,
         admitted_amount=total,
-        overshoot=max(0, total - ceiling),
+        overshoot=max(0, sum(used) - ceiling, *(u - c for u, c in zip(used, shares, strict=True))),
         requests=len(amounts),
         false_denials=false_denials,
         false_denial_rate=false_denials / with_room if with_room else 0.0,
         near_ceiling_false_denial_rate=near_denials / near_with_room if near_with_room else 0.0,
+        split_requests=split,
     )
+
+
+def _first_fit(
+    order: Sequence[int], used: list[int], shares: list[int], amount: int
+) -> list[tuple[int, int]]:
+    for shard in order:
+        if used[shard] + amount <= shares[shard]:
+            return [(shard, amount)]
+    return []
+
+
+def _split(order: Sequence[int], used: list[int], shares: list[int], amount: int) -> list[tuple[int, int]]:
+    """Pieces over the shards with most room (ties in the request's order); none if short, or if
+    more than ``MAX_PIECES`` would be needed (the ledger then denies)."""
+    pieces, left = [], amount
+    for shard in sorted(order, key=lambda s: used[s] - shares[s]):
+        room = shares[shard] - used[shard]
+        if left <= 0 or room <= 0:
+            break
+        pieces.append((shard, min(room, left)))
+        left -= pieces[-1][1]
+    return pieces if left <= 0 and len(pieces) <= MAX_PIECES else []
 
 
 def request_amounts(count: int, *, low: int, high: int, seed: int = 11) -> list[int]:
