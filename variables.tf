@@ -317,6 +317,16 @@ variable "applications" {
   }
 }
 
+variable "attribution_profiles" {
+  description = "With an `applications` registry, one tagged application inference profile per model, application, cost center and environment it allows, so that every admitted call is billed under its tags (docs/reporting.md). `quota` is the account's Bedrock quota of application inference profiles per Region; the plan fails when this deployment's profiles exceed it."
+  type = object({
+    enabled = optional(bool, true)
+    quota   = optional(number, 1000)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "workflow_type" {
   description = "Step Functions workflow type: EXPRESS (synchronous callers use StartSyncExecution; the cheap default) or STANDARD."
   type        = string
