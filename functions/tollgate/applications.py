@@ -6,6 +6,11 @@ environment is accepted). With at least one, a request whose applicationId is no
 whose costCenter, environment or route is not among its application's, is invalid. A list that an
 application leaves out (null) allows any value of that tag, and its absence; a list it gives makes
 the tag required and one of the listed values.
+
+With attribution profiles (the module's default when a registry is set), an application's item
+also maps ``<model id>|<cost center>|<environment>`` to the application inference profile that
+bills its calls under those tags; a list the application leaves open counts as ``unassigned``.
+An application with such a map never calls a model route's model directly.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ITEM_KIND = "APPLICATION"
+UNASSIGNED = "unassigned"
 
 
 class ApplicationConfigError(ValueError):
@@ -27,6 +33,14 @@ class Application:
     cost_centers: tuple[str, ...] | None = None
     environments: tuple[str, ...] | None = None
     routes: tuple[str, ...] | None = None
+    # "<model id>|<cost center>|<environment>" -> profile ARN; None: no attribution profiles.
+    profiles: Mapping[str, str] | None = None
+
+    def profile_key(self, model_id: str, tags: Mapping[str, Any]) -> str:
+        """The key of the profile that bills a call to ``model_id`` with these (valid) tags."""
+        cost_center = UNASSIGNED if self.cost_centers is None else str(tags.get("costCenter"))
+        environment = UNASSIGNED if self.environments is None else str(tags.get("environment"))
+        return f"{model_id}|{cost_center}|{environment}"
 
 
 def application_from_item(item: Mapping[str, Any]) -> Application:
@@ -41,7 +55,19 @@ def application_from_item(item: Mapping[str, Any]) -> Application:
     application_id = item.get("sk")
     if not isinstance(application_id, str) or not application_id:
         raise ApplicationConfigError("sk (the applicationId) must be a non-empty string")
-    return Application(application_id, names("costCenters"), names("environments"), names("routes"))
+    profiles = item.get("profiles")
+    if profiles is not None and (
+        not isinstance(profiles, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in profiles.items())
+    ):
+        raise ApplicationConfigError("profiles must map strings to profile ARNs")
+    return Application(
+        application_id,
+        names("costCenters"),
+        names("environments"),
+        names("routes"),
+        dict(profiles) if profiles is not None else None,
+    )
 
 
 def registry_problems(
