@@ -654,7 +654,7 @@ variable "cost_allocation_tags" {
 }
 
 variable "budgets" {
-  description = "AWS Budgets on Amazon Bedrock spend, one per entry: key -> monthly amount in USD for the resources tagged `tag_key` = `tag_value` (default: costCenter = the key), with notifications at percentages of the actual spend (default 50, 80, 100) and of the forecast (default 100), sent to the module's SNS topic (when alarms are enabled and it creates or is given one) and to optional e-mail addresses. The filter is the cost allocation tag `user:<tag_key>$<tag_value>`, so the tag key must be activated (cost_allocation_tags) in the payer account. `services` are the Cost Explorer service names counted (default Amazon Bedrock; models sold through AWS Marketplace, such as Anthropic's, may bill under their own service name)."
+  description = "AWS Budgets on Amazon Bedrock spend, one per entry: key -> monthly amount in USD for the resources tagged `tag_key` = `tag_value` (default: costCenter = the key), with notifications at percentages of the actual spend (default 50, 80, 100) and of the forecast (default 100), sent to the module's SNS topic (when alarms are enabled and it creates or is given one) and to optional e-mail addresses. The filter is the cost allocation tag `user:<tag_key>$<tag_value>`, so the tag key must be activated (cost_allocation_tags) in the payer account. `services` optionally narrows the budget to Cost Explorer service names; null (the default) counts every tagged charge, since Claude bills under AWS Marketplace names (\"... (Amazon Bedrock Edition)\") that a Service = Amazon Bedrock filter misses."
   type = map(object({
     amount_usd          = number
     tag_key             = optional(string, "costCenter")
@@ -662,7 +662,7 @@ variable "budgets" {
     actual_thresholds   = optional(list(number), [50, 80, 100])
     forecast_thresholds = optional(list(number), [100])
     email_addresses     = optional(list(string), [])
-    services            = optional(list(string), ["Amazon Bedrock"])
+    services            = optional(list(string))
   }))
   default = {}
 
@@ -709,8 +709,8 @@ variable "budgets" {
   }
 
   validation {
-    condition     = alltrue([for b in values(var.budgets) : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256])])
-    error_message = "budgets: services must name at least one Cost Explorer service (such as Amazon Bedrock)."
+    condition     = alltrue([for b in values(var.budgets) : b.services == null ? true : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256])])
+    error_message = "budgets: services, when set, must name at least one Cost Explorer service (such as Amazon Bedrock and the Marketplace names of the Claude models used)."
   }
 
   validation {
