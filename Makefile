@@ -24,7 +24,7 @@ endif
 export TF_IN_AUTOMATION := 1
 TF_DIRS := . examples/complete examples/localstack
 
-.PHONY: help venv package release docs lint test test-unit test-terraform test-e2e demo bench \
+.PHONY: help venv package release docs lint test test-unit test-terraform test-e2e demo bench bench-docs \
         localstack-up localstack-down clean chromium
 
 help: ## list the targets
@@ -96,6 +96,10 @@ test: lint test-unit test-terraform test-e2e ## everything CI runs
 
 bench: package $(BIN)/.installed .tf/init.stamp ## the figures of docs/benchmarks.md; writes dist/bench.json (BENCH_ARGS=--only p1,p5)
 	PYTHONPATH=tools $(BIN)/python -m bench $(BENCH_ARGS)
+	PYTHONPATH=tools $(BIN)/python -m bench.report
+
+bench-docs: $(BIN)/.installed ## re-render the tables of docs/benchmarks.md from an existing dist/bench.json
+	PYTHONPATH=tools $(BIN)/python -m bench.report
 
 # --- local AWS --------------------------------------------------------------------------------
 localstack-up: ## install (once) and start LocalStack on 127.0.0.1:$(LOCALSTACK_PORT)

@@ -80,6 +80,18 @@ resource "aws_budgets_budget" "this" {
   # The topic's access policy and the key policy must let Budgets publish before the first alert;
   # a tag filter counts only once the tag is activated.
   depends_on = [module.alarms, aws_kms_key.this, aws_ce_cost_allocation_tag.this]
+
+  lifecycle {
+    precondition {
+      condition     = length(each.value.name) <= 100
+      error_message = "budgets: `<name>-<key>` (${each.value.name}) must be at most 100 characters, the longest budget name AWS Budgets accepts."
+    }
+    # Without a topic and without an address, AWS Budgets has no one to notify.
+    precondition {
+      condition     = var.alarms.enabled || length(each.value.emails) > 0
+      error_message = "budgets: ${each.key} needs at least one address in email_addresses while alarms.enabled is false (there is no SNS topic to notify)."
+    }
+  }
 }
 
 locals {

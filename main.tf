@@ -152,6 +152,14 @@ resource "aws_dynamodb_table_item" "route" {
   hash_key   = aws_dynamodb_table.this.hash_key
   range_key  = aws_dynamodb_table.this.range_key
   item       = each.value
+
+  lifecycle {
+    # Both would become the same ROUTE item, and one would silently replace the other.
+    precondition {
+      condition     = !(contains(keys(local.models), each.key) && contains(keys(var.inference_profiles), each.key))
+      error_message = "inference_profiles: ${each.key} is also an alias in models; a route name must be one or the other."
+    }
+  }
 }
 
 resource "aws_dynamodb_table_item" "limit" {
@@ -161,6 +169,27 @@ resource "aws_dynamodb_table_item" "limit" {
   hash_key   = aws_dynamodb_table.this.hash_key
   range_key  = aws_dynamodb_table.this.range_key
   item       = each.value
+
+  lifecycle {
+    # A scope that no request can carry counts nothing, so the limit would never apply.
+    precondition {
+      condition     = contains(local.known_model_scopes, local.limit_scopes[each.key].model) || can(regex(local.model_id_pattern, local.limit_scopes[each.key].model)) || can(regex(local.any_bedrock_arn_pattern, local.limit_scopes[each.key].model))
+      error_message = "limits: ${each.key} has model scope ${local.limit_scopes[each.key].model}, which is not `*`, a route (${join(", ", sort(local.route_names))}), a model ID or a Bedrock ARN."
+    }
+    precondition {
+      condition     = contains(concat(var.allowed_environments, ["*"]), local.limit_scopes[each.key].environment)
+      error_message = "limits: ${each.key} has environment scope ${local.limit_scopes[each.key].environment}, which is not `*` or one of allowed_environments (${join(", ", var.allowed_environments)})."
+    }
+  }
+}
+
+locals {
+  # Limit ID -> the model and the environment its scope names (`*`: any), for the preconditions.
+  limit_scopes = {
+    for id, item in local.limit_items : id => {
+      for k in ["model", "environment"] : k => try(jsondecode(item).scope.M[k].S, "*")
+    }
+  }
 }
 
 resource "aws_dynamodb_table_item" "application" {
@@ -170,6 +199,18 @@ resource "aws_dynamodb_table_item" "application" {
   hash_key   = aws_dynamodb_table.this.hash_key
   range_key  = aws_dynamodb_table.this.range_key
   item       = each.value
+
+  lifecycle {
+    # A value the validate function can never accept would refuse every request of the application.
+    precondition {
+      condition     = length(setsubtract(coalesce(var.applications[each.key].environments, []), var.allowed_environments)) == 0
+      error_message = "applications: ${each.key} lists environments outside allowed_environments (${join(", ", var.allowed_environments)}): ${join(", ", setsubtract(coalesce(var.applications[each.key].environments, []), var.allowed_environments))}."
+    }
+    precondition {
+      condition     = length(setsubtract(coalesce(var.applications[each.key].routes, []), local.route_names)) == 0
+      error_message = "applications: ${each.key} lists routes this deployment does not have (routes: ${join(", ", sort(local.route_names))}): ${join(", ", setsubtract(coalesce(var.applications[each.key].routes, []), local.route_names))}."
+    }
+  }
 }
 
 # --- application inference profiles (cost allocation tags per cost center) ---------------------
@@ -345,6 +386,15 @@ resource "aws_iam_role_policy" "state_machine" {
   policy = local.state_machine_policy
 }
 
+locals {
+  # "<function> <t> s >= <state> <TimeoutSeconds> s" for every state a function would outlive
+  # (STANDARD sizes the Invoke state from lambda_timeouts.invoke, so it is left out there).
+  timeouts_over_their_state = flatten([for k, t in var.lambda_timeouts : [
+    for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s"
+    if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)
+  ]])
+}
+
 resource "aws_sfn_state_machine" "this" {
   #checkov:skip=CKV_AWS_285:Execution logging is on (level ALL by default) but without execution data, which holds prompts and responses; state_machine_include_execution_data turns it on.
   name       = var.name
@@ -370,6 +420,17 @@ resource "aws_sfn_state_machine" "this" {
   lifecycle {
     # A retry with the same requestId after its record expired but inside the reservation's lease
     # would reserve and call the model a second time (the functions refuse it at start as well).
+    # A function that outlives its state's TimeoutSeconds keeps running after the workflow has
+    # moved on (a model call billed after its reservation was released).
+    precondition {
+      condition     = length(local.timeouts_over_their_state) == 0
+      error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json): ${join(", ", local.timeouts_over_their_state)}; under EXPRESS the Invoke state's 248 s holds the 5-minute bound, STANDARD sizes it from lambda_timeouts.invoke."
+    }
+    # The invoke function must outlive its model call, to settle the usage and report.
+    precondition {
+      condition     = var.bedrock_read_timeout_seconds == null || try(var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds, false)
+      error_message = "bedrock_read_timeout_seconds must be null (sized from max_tokens) or a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
+    }
     precondition {
       condition     = var.idempotency_seconds >= local.lease_seconds
       error_message = "idempotency_seconds (${var.idempotency_seconds}) must be at least the reservation lease (${local.lease_seconds} s: reservation_lease_seconds, or the workflow's longest run plus the rate-limit timeout), or a retry inside the lease is charged twice."

@@ -1,5 +1,5 @@
 output "state_machine_arn" {
-  description = "ARN of the Tollgate state machine: send every Bedrock request here (StartSyncExecution for EXPRESS, StartExecution for STANDARD)."
+  description = "ARN of the state machine: send every Bedrock request here."
   value       = aws_sfn_state_machine.this.arn
 }
 
@@ -59,12 +59,12 @@ output "inference_profile_ids" {
 }
 
 output "model_routes" {
-  description = "What each route name sends to Converse: a model ID, a system inference profile ID or an application inference profile ARN."
+  description = "What each route name sends to Converse: a model ID, a system profile ID or an application profile ARN."
   value       = { for name, r in local.routes : name => r.model_id }
 }
 
 output "limit_ids" {
-  description = "IDs of the limits written to the table (the sort keys of the LIMIT items, and the limitId of a denial)."
+  description = "IDs of the limits written to the table (the limitId of a denial)."
   value       = sort(keys(local.limit_items))
 }
 
@@ -84,7 +84,7 @@ output "sns_topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Alarm name by alarm: denied, invocation_failed, executions_failed, executions_timed_out, swept_reservations (empty when alarms are off)."
+  description = "Alarm name by alarm (empty when alarms are off)."
   value       = var.alarms.enabled ? module.alarms[0].alarm_names : {}
 }
 
@@ -104,7 +104,7 @@ output "budget_names" {
 }
 
 output "caller_policy_json" {
-  description = "IAM policy (JSON) for an application's role: what a caller needs to run requests through this state machine, and nothing else (EXPRESS: states:StartSyncExecution; STANDARD: states:StartExecution and states:DescribeExecution on this machine's executions). Caller settings: docs/deploying.md."
+  description = "IAM policy (JSON) with only what a caller's role needs to run requests through this state machine (docs/deploying.md)."
   value = jsonencode({
     Version = "2012-10-17"
     Statement = var.workflow_type == "EXPRESS" ? [

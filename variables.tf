@@ -1,10 +1,13 @@
-# Inputs of the Tollgate module. Every rule below fails at plan time with a sentence that names
-# the variable and the rule. Regular expressions shared by several rules live in locals.tf.
+# Inputs of the Tollgate module. Each variable has at most one validation: the rules that stop a
+# broken deploy, with a message that names the variable. Rules between variables are lifecycle
+# preconditions on the resource they protect (main.tf, billing.tf); what the provider's schema
+# already checks at plan time (workflow type, log level and retention, architecture, memory,
+# the 1-900 s Lambda timeout) is left to it. docs/terraform.md explains each input at length.
 
 # --- naming and packaging ---------------------------------------------------------------------
 
 variable "name" {
-  description = "Prefix for every resource name: state machine `<name>`, functions `<name>-validate`, `<name>-rate-limit`, `<name>-invoke`, `<name>-record-metrics`, table `<name>-limits`, inference profiles `<name>-<profile>`, dashboard, alarms and topic."
+  description = "Prefix of every resource name: state machine `<name>`, functions `<name>-<role>`, table `<name>-limits`, profiles, dashboard, alarms."
   type        = string
   default     = "tollgate"
 
@@ -15,23 +18,20 @@ variable "name" {
 }
 
 variable "lambda_package_path" {
-  description = "Path to the Lambda zip built by `make package` or `make release` (all functions use it). Null means `<module>/dist/tollgate.zip`, unless lambda_package_s3 is set."
+  description = "Lambda zip built by `make package` (null: the module's `dist/tollgate.zip`). Set this or lambda_package_s3."
   type        = string
   default     = null
 
+  # Cross-variable, but kept here: the functions' package is read in a sub-module, and this
+  # must fail before anything reads a missing file.
   validation {
-    condition     = var.lambda_package_s3 != null || fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip"))
-    error_message = "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip), or set lambda_package_s3 = { bucket, key, object_version } to deploy a released zip from S3 (docs/deploying.md)."
-  }
-
-  validation {
-    condition     = var.lambda_package_path == null || var.lambda_package_s3 == null
-    error_message = "lambda_package_path and lambda_package_s3 are both set; set exactly one: a local zip, or the S3 object of a released zip."
+    condition     = var.lambda_package_s3 == null ? fileexists(coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")) : var.lambda_package_path == null
+    error_message = var.lambda_package_s3 == null ? "lambda_package_path: the Lambda package ${coalesce(var.lambda_package_path, "${path.module}/dist/tollgate.zip")} does not exist; run `make package` to build dist/tollgate.zip (or point lambda_package_path at an existing zip), or set lambda_package_s3 = { bucket, key, object_version } to deploy a released zip from S3 (docs/deploying.md)." : "lambda_package_path and lambda_package_s3 are both set; set exactly one: a local zip, or the S3 object of a released zip."
   }
 }
 
 variable "lambda_package_s3" {
-  description = "The Lambda zip as an S3 object (a release's dist/tollgate-<version>.zip uploaded to a bucket in the deployment's Region): bucket, key and object_version (recommended: a new version redeploys the code; without it, a re-upload to the same key is not noticed). Null: use lambda_package_path."
+  description = "A released Lambda zip in S3: bucket, key and object_version (recommended). Null: use lambda_package_path."
   type = object({
     bucket         = string
     key            = string
@@ -40,25 +40,19 @@ variable "lambda_package_s3" {
   default = null
 
   validation {
-    condition     = var.lambda_package_s3 == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", try(var.lambda_package_s3.bucket, "")))
-    error_message = "lambda_package_s3: bucket must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'), not an ARN or URL."
-  }
-
-  validation {
-    condition     = var.lambda_package_s3 == null || (length(try(var.lambda_package_s3.key, "")) >= 1 && length(try(var.lambda_package_s3.key, "")) <= 1024 && !startswith(try(var.lambda_package_s3.key, ""), "/") && endswith(try(var.lambda_package_s3.key, ""), ".zip"))
-    error_message = "lambda_package_s3: key must be the object key of the zip (1-1024 characters, no leading '/', ending in .zip), for example tollgate/tollgate-0.2.0.zip."
-  }
-
-  validation {
-    condition     = try(var.lambda_package_s3.object_version, null) == null || try(var.lambda_package_s3.object_version, "") != ""
-    error_message = "lambda_package_s3: object_version must be the S3 version ID of the object (from `aws s3api put-object`), or left out."
+    condition = var.lambda_package_s3 == null || try(
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.lambda_package_s3.bucket)) &&
+      length(var.lambda_package_s3.key) <= 1024 && !startswith(var.lambda_package_s3.key, "/") && endswith(var.lambda_package_s3.key, ".zip") &&
+      var.lambda_package_s3.object_version != "",
+    false)
+    error_message = "lambda_package_s3: bucket must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-', not an ARN or URL), key the object key of the zip (at most 1024 characters, no leading '/', ending in .zip), and object_version the object's S3 version ID or left out."
   }
 }
 
 # --- routes -----------------------------------------------------------------------------------
 
 variable "models" {
-  description = "Model routes: alias (what a request puts in `model`) -> foundation-model ID or system (cross-region) inference profile ID, with optional price (USD per 1,000 tokens: input, output, cache read, cache write) and max-tokens overrides. A price left null comes from the catalogue (cache prices: the input price when the route overrides input_usd_per_1k); override where a geographic or global profile, or your contract, is priced otherwise (docs/models.md). Null means the aliases of functions/tollgate/data/models.json (models Bedrock serves today) with the catalogue's prices; the article's six aliases are in examples/routing/article.json."
+  description = "Model routes: alias -> model ID or system inference profile ID, with optional prices and max tokens. Null: the catalogue's aliases."
   type = map(object({
     model_id               = string
     input_usd_per_1k       = optional(number)
@@ -71,53 +65,27 @@ variable "models" {
   default = null
 
   validation {
-    condition     = var.models == null || alltrue([for alias in keys(coalesce(var.models, {})) : can(regex(local.route_name_pattern, alias)) && length(alias) <= 64])
-    error_message = "models: every alias must be 1-64 letters or digits, optionally separated by single '-', '_' or '.' (for example claude-3-5-haiku)."
-  }
-
-  validation {
-    condition     = var.models == null || alltrue([for m in values(coalesce(var.models, {})) : can(regex(local.model_id_pattern, m.model_id))])
-    error_message = "models: every model_id must be a foundation-model ID (amazon.nova-lite-v1:0) or a system inference profile ID (us.anthropic.claude-3-5-haiku-20241022-v1:0), not an ARN."
-  }
-
-  validation {
-    condition = var.models == null || alltrue(flatten([for m in values(coalesce(var.models, {})) : [
-      for p in [m.input_usd_per_1k, m.output_usd_per_1k, m.cache_read_usd_per_1k, m.cache_write_usd_per_1k] : p == null ? true : p >= 0
+    condition = var.models == null || alltrue(flatten([for alias, m in coalesce(var.models, {}) : [
+      can(regex(local.route_name_pattern, alias)) && length(alias) <= 64,
+      can(regex(local.model_id_pattern, m.model_id)),
+      [for p in [m.input_usd_per_1k, m.output_usd_per_1k, m.cache_read_usd_per_1k, m.cache_write_usd_per_1k] : p == null ? true : p >= 0],
+      [for t in [m.max_tokens, m.default_max_tokens] : t == null ? true : (t >= 1 && floor(t) == t)],
+      m.max_tokens == null || m.default_max_tokens == null ? true : m.default_max_tokens <= m.max_tokens,
+      contains(keys(local.catalogue.models), replace(m.model_id, local.geo_prefix_pattern, "")) || (m.input_usd_per_1k != null && m.output_usd_per_1k != null),
     ]]))
-    error_message = "models: input_usd_per_1k, output_usd_per_1k, cache_read_usd_per_1k and cache_write_usd_per_1k must be zero or more (USD per 1,000 tokens)."
-  }
-
-  validation {
-    condition = var.models == null || alltrue(flatten([for m in values(coalesce(var.models, {})) : [
-      for t in [m.max_tokens, m.default_max_tokens] : t == null ? true : (t >= 1 && floor(t) == t)
-    ]]))
-    error_message = "models: max_tokens and default_max_tokens must be whole numbers of at least 1."
-  }
-
-  validation {
-    condition = var.models == null || alltrue([for m in values(coalesce(var.models, {})) :
-      m.max_tokens == null || m.default_max_tokens == null ? true : m.default_max_tokens <= m.max_tokens
-    ])
-    error_message = "models: default_max_tokens must not exceed max_tokens."
-  }
-
-  validation {
-    condition = var.models == null || alltrue([for m in values(coalesce(var.models, {})) :
-      contains(keys(local.catalogue.models), replace(m.model_id, local.geo_prefix_pattern, "")) || (m.input_usd_per_1k != null && m.output_usd_per_1k != null)
-    ])
-    error_message = "models: a model_id that is not in functions/tollgate/data/models.json needs both input_usd_per_1k and output_usd_per_1k, or its cost cannot be estimated."
+    error_message = "models: every alias must be 1-64 letters or digits, optionally separated by single '-', '_' or '.'; model_id a foundation-model ID (amazon.nova-lite-v1:0) or system inference profile ID (us.anthropic.claude-3-5-haiku-20241022-v1:0), not an ARN; prices (USD per 1,000 tokens) zero or more; max_tokens and default_max_tokens whole numbers of at least 1, default_max_tokens not above max_tokens; and a model_id outside functions/tollgate/data/models.json needs both input_usd_per_1k and output_usd_per_1k."
   }
 }
 
 variable "model_lifecycle_check" {
-  description = "Warn at plan time (check \"model_lifecycle\") about every route whose model the catalogue lists as Legacy or past its end of life. A check never blocks an apply; turn it off only where those models are still served to you (the LocalStack emulator, a private extended-access arrangement)."
+  description = "Warn at plan time (check `model_lifecycle`, never blocking) about routes to Legacy or end-of-life models."
   type        = bool
   default     = true
   nullable    = false
 }
 
 variable "inference_profiles" {
-  description = "Application inference profiles, one per cost center (or team, application): route name -> the model it copies (an alias from `models`, or a foundation-model / system inference profile ARN) and its cost allocation tags. A request whose `model` is the route name is sent through the profile, so Bedrock bills it under those tags."
+  description = "Application inference profiles, one per cost center: route name -> the model it copies and its cost allocation tags."
   type = map(object({
     model                  = string
     tags                   = optional(map(string), {})
@@ -130,63 +98,26 @@ variable "inference_profiles" {
   }))
   default = {}
 
+  # The profile name and the model it copies reach modules/inference-profiles, whose own checks
+  # would otherwise fail first with a message that does not name this variable.
   validation {
-    condition     = alltrue([for k in keys(var.inference_profiles) : can(regex("^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$", k)) && length("${var.name}-${k}") <= 64])
-    error_message = "inference_profiles: every key must be letters or digits, optionally separated by single '-' or '_', and `<name>-<key>` (the profile name) at most 64 characters."
-  }
-
-  validation {
-    condition     = length(setintersection(keys(var.inference_profiles), keys(local.models))) == 0
-    error_message = "inference_profiles: a profile key must not also be an alias in models (both become route names): ${join(", ", setintersection(keys(var.inference_profiles), keys(local.models)))}."
-  }
-
-  validation {
-    condition     = alltrue([for p in values(var.inference_profiles) : startswith(p.model, "arn:") || contains(keys(local.models), p.model)])
-    error_message = "inference_profiles: `model` must be an alias that exists in models (${join(", ", sort(keys(local.models)))}) or an ARN; these profiles point at unknown aliases: ${join(", ", [for k, p in var.inference_profiles : k if !startswith(p.model, "arn:") && !contains(keys(local.models), p.model)])}."
-  }
-
-  validation {
-    condition     = alltrue([for p in values(var.inference_profiles) : !startswith(p.model, "arn:") || can(regex(local.foundation_model_arn_pattern, p.model)) || can(regex(local.system_profile_arn_pattern, p.model))])
-    error_message = "inference_profiles: a model ARN must be a foundation-model ARN (arn:aws:bedrock:<region>::foundation-model/<model id>) or a system inference profile ARN (arn:aws:bedrock:<region>:<account>:inference-profile/<profile id>)."
-  }
-
-  validation {
-    condition = alltrue(flatten([for p in values(var.inference_profiles) : [
-      for k, v in p.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k)) && can(regex(local.tag_pattern, v))
+    condition = alltrue(flatten([for k, p in var.inference_profiles : [
+      can(regex("^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$", k)) && length("${var.name}-${k}") <= 64,
+      startswith(p.model, "arn:") ? (can(regex(local.foundation_model_arn_pattern, p.model)) || can(regex(local.system_profile_arn_pattern, p.model))) : contains(keys(local.models), p.model),
+      !startswith(p.model, "arn:") || contains(keys(local.catalogue.models), replace(replace(p.model, "/^.*//", ""), local.geo_prefix_pattern, "")) || (p.input_usd_per_1k != null && p.output_usd_per_1k != null),
+      p.description == null ? true : length(p.description) <= 200 && can(regex(local.profile_description_pattern, p.description)),
+      [for x in [p.input_usd_per_1k, p.output_usd_per_1k, p.cache_read_usd_per_1k, p.cache_write_usd_per_1k] : x == null ? true : x >= 0],
+      p.max_tokens == null ? true : (p.max_tokens >= 1 && floor(p.max_tokens) == p.max_tokens),
+      [for tk, tv in p.tags : length(tk) >= 1 && length(tk) <= 128 && length(tv) <= 256 && !startswith(lower(tk), "aws:") && can(regex(local.tag_pattern, tk)) && can(regex(local.tag_pattern, tv))],
     ]]))
-    error_message = "inference_profiles: tag keys must be 1-128 and values 0-256 characters of ASCII letters, digits, spaces and _ . : / = + - @, and keys must not start with aws: (they become cost allocation tags)."
-  }
-
-  validation {
-    condition = alltrue([for p in values(var.inference_profiles) : !startswith(p.model, "arn:") ||
-      contains(keys(local.catalogue.models), replace(replace(p.model, "/^.*//", ""), local.geo_prefix_pattern, "")) ||
-      (p.input_usd_per_1k != null && p.output_usd_per_1k != null)
-    ])
-    error_message = "inference_profiles: a profile whose model ARN names a model that is not in functions/tollgate/data/models.json needs both input_usd_per_1k and output_usd_per_1k, or its cost cannot be estimated."
-  }
-
-  validation {
-    condition     = alltrue([for p in values(var.inference_profiles) : p.description == null ? true : length(p.description) <= 200 && can(regex(local.profile_description_pattern, p.description))])
-    error_message = "inference_profiles: description must be at most 200 characters of letters, digits, ':' and '.', with single spaces, '_' or '-' between them (Bedrock's rule; no commas)."
-  }
-
-  validation {
-    condition = alltrue(flatten([for p in values(var.inference_profiles) : [
-      for x in [p.input_usd_per_1k, p.output_usd_per_1k, p.cache_read_usd_per_1k, p.cache_write_usd_per_1k] : x == null ? true : x >= 0
-    ]]))
-    error_message = "inference_profiles: input_usd_per_1k, output_usd_per_1k, cache_read_usd_per_1k and cache_write_usd_per_1k must be zero or more (USD per 1,000 tokens)."
-  }
-
-  validation {
-    condition     = alltrue([for p in values(var.inference_profiles) : p.max_tokens == null ? true : (p.max_tokens >= 1 && floor(p.max_tokens) == p.max_tokens)])
-    error_message = "inference_profiles: max_tokens must be a whole number of at least 1."
+    error_message = "inference_profiles: every key must be letters or digits, optionally separated by single '-' or '_', with `<name>-<key>` at most 64 characters; `model` an alias of models (${join(", ", sort(keys(local.models)))}), a foundation-model ARN or a system inference profile ARN (a model outside functions/tollgate/data/models.json needs input_usd_per_1k and output_usd_per_1k); description at most 200 letters, digits, ':' and '.' with single spaces, '_' or '-' between them; prices zero or more; max_tokens a whole number of at least 1; tag keys 1-128 and values 0-256 ASCII letters, digits, spaces and _ . : / = + - @, keys not starting with aws:."
   }
 }
 
 # --- limits -----------------------------------------------------------------------------------
 
 variable "limits" {
-  description = "Limits written to the table: scope (any of model, costCenter, applicationId, environment; a value `*` means each distinct value separately; {} is global), calendar window in UTC, unit, ceiling, whether it is enforced (false = shadow: counted and reported, never denied), shards (1-64 counter items the ceiling is split over, for a limit so busy that one item's write throughput caps it; docs/ledger.md), and alert_at: fractions of the ceiling (each above 0 and at most 1, ascending, e.g. [0.5, 0.8, 1.0]) at which one message per counter, window and threshold goes to the alarm topic when a reservation or settlement reaches it (needs alarms.enabled; docs/reporting.md). The limit ID is `name`, or `<k=v,...|*>/<window>/<unit>`."
+  description = "Limits checked before every call: scope, UTC calendar window, unit, ceiling, enforce (false: shadow), shards and alert_at."
   type = list(object({
     name     = optional(string)
     scope    = optional(map(string), {})
@@ -199,85 +130,27 @@ variable "limits" {
   }))
   default = []
 
-  validation {
-    condition     = alltrue([for l in var.limits : contains(["minute", "hour", "day", "month"], l.window)])
-    error_message = "limits: window must be one of minute, hour, day, month."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : contains(["requests", "input_tokens", "output_tokens", "total_tokens", "usd"], l.unit)])
-    error_message = "limits: unit must be one of requests, input_tokens, output_tokens, total_tokens, usd."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : alltrue([for k in keys(l.scope) : contains(["model", "costCenter", "applicationId", "environment"], k)])])
-    error_message = "limits: scope keys must be among model, costCenter, applicationId, environment."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : l.limit >= 0])
-    error_message = "limits: limit must be zero or more."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : floor(l.shards) == l.shards && l.shards >= 1 && l.shards <= 64])
-    error_message = "limits: shards must be a whole number from 1 to 64 (the counter items a limit's ceiling is split over)."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : l.unit == "usd" || floor(l.limit) == l.limit])
-    error_message = "limits: a requests or tokens limit must be a whole number (only usd limits may have decimals)."
-  }
-
-  validation {
-    condition = alltrue(flatten([for l in var.limits : [
-      for v in values(l.scope) : v == "*" || (length(v) >= 1 && length(v) <= 256 && can(regex(local.tag_pattern, v)))
-    ]]))
-    error_message = "limits: scope values must be `*` or 1-256 characters of letters, digits, spaces and _ . : / = + - @ (they match request tags)."
-  }
-
-  validation {
-    condition = alltrue([for l in var.limits :
-      !contains(keys(l.scope), "model") || contains(local.known_model_scopes, lookup(l.scope, "model", "*")) || can(regex(local.model_id_pattern, lookup(l.scope, "model", "*"))) || can(regex(local.any_bedrock_arn_pattern, lookup(l.scope, "model", "*")))
-    ])
-    error_message = "limits: a model scope must be `*`, a route (${join(", ", sort(local.route_names))}), a model ID or a Bedrock ARN; unknown: ${join(", ", [for l in var.limits : lookup(l.scope, "model", "*") if !contains(local.known_model_scopes, lookup(l.scope, "model", "*")) && !can(regex(local.model_id_pattern, lookup(l.scope, "model", "*"))) && !can(regex(local.any_bedrock_arn_pattern, lookup(l.scope, "model", "*")))])}."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : contains(concat(var.allowed_environments, ["*"]), lookup(l.scope, "environment", "*"))])
-    error_message = "limits: an environment scope must be `*` or one of allowed_environments (${join(", ", var.allowed_environments)})."
-  }
-
-  validation {
-    condition     = alltrue([for l in var.limits : l.name == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9 _.:/=,*+@-]{0,127}$", l.name))])
-    error_message = "limits: name must be 1-128 characters, start with a letter or digit, and use only letters, digits, spaces and _ . : / = , * + @ - (no '#', which the counter keys use)."
-  }
-
   # The limit ID as in locals.tf (repeated here: a rule cannot read a local built from its own variable).
   validation {
-    condition = length(var.limits) == length(distinct([for l in var.limits : l.name != null ? l.name : format("%s/%s/%s",
+    condition = alltrue(flatten([for l in var.limits : [
+      contains(["minute", "hour", "day", "month"], l.window),
+      contains(["requests", "input_tokens", "output_tokens", "total_tokens", "usd"], l.unit),
+      [for k, v in l.scope : contains(["model", "costCenter", "applicationId", "environment"], k) && (v == "*" || (length(v) >= 1 && length(v) <= 256 && can(regex(local.tag_pattern, v))))],
+      l.limit >= 0 && (l.unit == "usd" || floor(l.limit) == l.limit),
+      floor(l.shards) == l.shards && l.shards >= 1 && l.shards <= 64,
+      l.name == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9 _.:/=,*+@-]{0,127}$", l.name)),
+      [for i, t in l.alert_at : try(t > 0 && t <= 1 && (i == 0 ? true : t > l.alert_at[i - 1]), false)],
+      ]])) && length(var.limits) == length(distinct([for l in var.limits : l.name != null ? l.name : format("%s/%s/%s",
       length(l.scope) == 0 ? "*" : join(",", [for k in sort(keys(l.scope)) : "${k}=${l.scope[k]}"]), l.window, l.unit
     )]))
-    error_message = "limits: limit IDs must be unique; give one of two limits with the same scope, window and unit a name (the ID is `name`, or `<scope>/<window>/<unit>`)."
-  }
-
-  validation {
-    condition     = alltrue(flatten([for l in var.limits : [for t in l.alert_at : try(t > 0 && t <= 1, false)]]))
-    error_message = "limits: every alert_at threshold must be a fraction of the limit above 0 and at most 1 (0.8 = 80 %)."
-  }
-
-  validation {
-    condition = alltrue([for l in var.limits : alltrue([
-      for i, t in l.alert_at : i == 0 ? true : try(t > l.alert_at[i - 1], false)
-    ])])
-    error_message = "limits: alert_at must be in ascending order without repeats (for example [0.5, 0.8, 1.0])."
+    error_message = "limits: window must be minute, hour, day or month; unit requests, input_tokens, output_tokens, total_tokens or usd; scope keys among model, costCenter, applicationId, environment, with values `*` or 1-256 letters, digits, spaces and _ . : / = + - @; limit zero or more, whole unless the unit is usd; shards a whole number from 1 to 64; name 1-128 letters, digits, spaces and _ . : / = , * + @ - (no '#'), starting with a letter or digit; alert_at ascending fractions above 0 and at most 1; and limit IDs (`name`, or `<scope>/<window>/<unit>`) unique."
   }
 }
 
 # --- workflow and function settings -----------------------------------------------------------
 
 variable "applications" {
-  description = "Optional registry of applications: applicationId -> the cost centers, environments and routes it may use (null: any value, and the tag may be left out; a list: the tag is required and must be one of them). Null (the default) turns the registry off: tags are self-asserted. Set, any other applicationId, cost center, environment or route is a ValidationError naming the tag. Written as APPLICATION items in the table."
+  description = "Optional registry: applicationId -> the cost centers, environments and routes it may use. Null: tags are self-asserted."
   type = map(object({
     cost_centers = optional(list(string))
     environments = optional(list(string))
@@ -286,39 +159,15 @@ variable "applications" {
   default = null
 
   validation {
-    condition     = var.applications == null ? true : length(var.applications) > 0
-    error_message = "applications must be null (no registry: tags are self-asserted) or name at least one application; an empty registry would refuse every request."
-  }
-
-  validation {
-    condition     = alltrue([for id in keys(var.applications == null ? {} : var.applications) : length(id) >= 1 && length(id) <= 256 && can(regex(local.tag_pattern, id)) && trimspace(id) != "" && id != "*"])
-    error_message = "applications: each applicationId must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
-  }
-
-  validation {
-    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
-      for c in(a.cost_centers == null ? [] : a.cost_centers) : length(c) >= 1 && length(c) <= 256 && can(regex(local.tag_pattern, c)) && trimspace(c) != "" && c != "*"
-    ]]))
-    error_message = "applications: each cost center must be 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
-  }
-
-  validation {
-    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
-      for e in(a.environments == null ? [] : a.environments) : contains(var.allowed_environments, e)
-    ]]))
-    error_message = "applications: each environment must be one of allowed_environments (${join(", ", var.allowed_environments)})."
-  }
-
-  validation {
-    condition = alltrue(flatten([for a in values(var.applications == null ? {} : var.applications) : [
-      for r in(a.routes == null ? [] : a.routes) : contains(local.route_names, r)
-    ]]))
-    error_message = "applications: each route must be a route of this deployment (${join(", ", local.route_names)})."
+    condition = var.applications == null || try(length(var.applications) > 0 && alltrue(flatten([for id, a in var.applications : [
+      for v in concat([id], a.cost_centers == null ? [] : a.cost_centers) : length(v) >= 1 && length(v) <= 256 && can(regex(local.tag_pattern, v)) && trimspace(v) != "" && v != "*"
+    ]])), false)
+    error_message = "applications must be null (no registry: tags are self-asserted) or name at least one application; each applicationId and cost center 1-256 characters of letters, digits, spaces and _ . : / = + - @ (AWS tag rules), not blank and not `*`."
   }
 }
 
 variable "attribution_profiles" {
-  description = "With an `applications` registry, one tagged application inference profile per model, application, cost center and environment it allows, so that every admitted call is billed under its tags (docs/reporting.md). `quota` is the account's Bedrock quota of application inference profiles per Region; the plan fails when this deployment's profiles exceed it."
+  description = "With an `applications` registry, a tagged application inference profile per model, application, cost center and environment, so every call is billed under its tags; the plan fails past `quota` (docs/reporting.md)."
   type = object({
     enabled = optional(bool, true)
     quota   = optional(number, 1000)
@@ -328,18 +177,13 @@ variable "attribution_profiles" {
 }
 
 variable "workflow_type" {
-  description = "Step Functions workflow type: EXPRESS (synchronous callers use StartSyncExecution; the cheap default) or STANDARD."
+  description = "Step Functions workflow type: EXPRESS (StartSyncExecution, the default) or STANDARD (long generations)."
   type        = string
   default     = "EXPRESS"
-
-  validation {
-    condition     = contains(["EXPRESS", "STANDARD"], var.workflow_type)
-    error_message = "workflow_type must be EXPRESS or STANDARD."
-  }
 }
 
 variable "allowed_environments" {
-  description = "Values a request may give in tags.environment (TOLLGATE_ALLOWED_ENVIRONMENTS)."
+  description = "Values a request may give in tags.environment."
   type        = list(string)
   default     = ["dev", "staging", "prod", "production"]
 
@@ -350,7 +194,7 @@ variable "allowed_environments" {
 }
 
 variable "max_prompt_chars" {
-  description = "Largest total number of characters of all messages of a request (TOLLGATE_MAX_PROMPT_CHARS)."
+  description = "Largest total number of characters of a request's messages."
   type        = number
   default     = 100000
 
@@ -361,7 +205,7 @@ variable "max_prompt_chars" {
 }
 
 variable "max_request_bytes" {
-  description = "Largest request, in bytes of UTF-8 JSON (TOLLGATE_MAX_REQUEST_BYTES). Bounds the Step Functions state, which must stay under 256 KiB with the request and the response in it; the response gets what the request leaves (docs/requests.md)."
+  description = "Largest request in bytes of UTF-8 JSON; the response gets what it leaves of the 256 KiB Step Functions state."
   type        = number
   default     = 98304
 
@@ -372,7 +216,7 @@ variable "max_request_bytes" {
 }
 
 variable "input_token_estimate" {
-  description = "How a request's input tokens are estimated for its reservation (TOLLGATE_INPUT_TOKEN_ESTIMATE): `heuristic` (1 token per 3 ASCII characters, 1 per other character; can under-reserve), `utf8_bytes` (1 token per UTF-8 byte: an upper bound for byte-level tokenizers, over-reserves English 3-4x), or `count_tokens` (Bedrock's free CountTokens API for the Anthropic routes, exact; utf8_bytes elsewhere or when it fails; grants validate bedrock:CountTokens on those models). docs/requests.md compares them."
+  description = "How input tokens are estimated for the reservation: `heuristic`, `utf8_bytes` or `count_tokens` (docs/requests.md)."
   type        = string
   default     = "heuristic"
 
@@ -383,19 +227,19 @@ variable "input_token_estimate" {
 }
 
 variable "allow_direct_model_ids" {
-  description = "Whether a request's `model` may be a full model ID or profile ARN that is also some route's modelId or baseModelId (TOLLGATE_ALLOW_DIRECT_MODEL_IDS)."
+  description = "Let a request's `model` be a routed model ID or profile ARN instead of a route name."
   type        = bool
   default     = false
 }
 
 variable "fail_open" {
-  description = "Admit requests (without counting) when the limits table cannot be reached, instead of denying them (TOLLGATE_FAIL_OPEN)."
+  description = "Admit requests, uncounted, when the limits table cannot be reached (default: deny them)."
   type        = bool
   default     = false
 }
 
 variable "config_cache_seconds" {
-  description = "How long the functions cache routes and limits read from the table (TOLLGATE_CONFIG_CACHE_SECONDS). A changed limit takes effect after at most this long."
+  description = "How long the functions cache routes and limits: a changed limit applies within this time."
   type        = number
   default     = 60
 
@@ -406,7 +250,7 @@ variable "config_cache_seconds" {
 }
 
 variable "idempotency_seconds" {
-  description = "How long a reservation is kept, so that a retry with the same requestId is recognised (TOLLGATE_IDEMPOTENCY_SECONDS)."
+  description = "How long a reservation is kept so that a retry with the same requestId is recognised; at least the lease."
   type        = number
   default     = 86400
 
@@ -417,18 +261,13 @@ variable "idempotency_seconds" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "Read timeout of the invoke function's Converse call (TOLLGATE_BEDROCK_READ_TIMEOUT_SECONDS). Null (default): sized from each request's max_tokens, 20 s + max_tokens / 50 tokens per second, at least 30 s. Either way it stays below the time the invoke function has left less 5 s (to settle and report): with the default lambda_timeouts.invoke of 247 s the model may read for about 240 s under EXPRESS (tools/workflow_bound.py); longer answers need STANDARD and a larger lambda_timeouts.invoke. A call that times out may have run: it is charged at its estimate (docs/ledger.md)."
+  description = "Read timeout of the Converse call, below lambda_timeouts.invoke. Null: sized from each request's max_tokens."
   type        = number
   default     = null
-
-  validation {
-    condition     = var.bedrock_read_timeout_seconds == null || try(var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds, false)
-    error_message = "bedrock_read_timeout_seconds must be null (sized from max_tokens) or a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
-  }
 }
 
 variable "reservation_lease_seconds" {
-  description = "How long a reservation is held for its execution (TOLLGATE_LEASE_SECONDS); once it expires, the sweeper closes the reservation and a retry of the requestId proceeds. Null (default): the workflow's longest run plus the rate-limit function's timeout (EXPRESS: 300 s + lambda_timeouts.rate_limit)."
+  description = "How long a reservation is held before the sweeper closes it. Null: the workflow's longest run plus the rate-limit timeout."
   type        = number
   default     = null
 
@@ -439,7 +278,7 @@ variable "reservation_lease_seconds" {
 }
 
 variable "sweeper_schedule_expression" {
-  description = "EventBridge Scheduler expression on which the sweeper closes reservations whose lease expired (and records their outcome)."
+  description = "EventBridge Scheduler expression of the sweeper, which closes reservations whose lease expired."
   type        = string
   default     = "rate(1 minute)"
 
@@ -450,7 +289,7 @@ variable "sweeper_schedule_expression" {
 }
 
 variable "log_prompts" {
-  description = "Whether the functions may log prompt and response text (TOLLGATE_LOG_PROMPTS). Off by default: prompts can hold personal or confidential data."
+  description = "Let the functions log prompt and response text. Off by default: prompts can hold personal data."
   type        = bool
   default     = false
 }
@@ -470,37 +309,22 @@ variable "service_name" {
   description = "Service name in the functions' logs and traces (POWERTOOLS_SERVICE_NAME)."
   type        = string
   default     = "tollgate"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", var.service_name))
-    error_message = "service_name must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit."
-  }
 }
 
 variable "lambda_architecture" {
-  description = "Instruction set of the functions. The package is pure Python, so both work; arm64 costs less."
+  description = "Instruction set of the functions: arm64 (cheaper) or x86_64."
   type        = string
   default     = "arm64"
-
-  validation {
-    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
-    error_message = "lambda_architecture must be arm64 or x86_64."
-  }
 }
 
 variable "lambda_memory_size" {
-  description = "Memory of each function in MB."
+  description = "Memory of each function, in MB."
   type        = number
   default     = 256
-
-  validation {
-    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
-    error_message = "lambda_memory_size must be a whole number of MB from 128 to 10240."
-  }
 }
 
 variable "lambda_timeouts" {
-  description = "Timeout of each function in seconds. invoke waits for the model (and settles its usage), so it must exceed bedrock_read_timeout_seconds (when set; a sized read timeout is capped at the invoke function's time left less 5 s, about 240 s by default). Each must be shorter than the TimeoutSeconds of the states that call it in asl/tollgate.asl.json (10 s, and 248 s for Invoke), which keep the longest execution, retries included, under the Express limit of 5 minutes (docs/deploying.md). Under STANDARD the Invoke state waits lambda_timeouts.invoke + 5 s instead, so invoke may be up to 900 s there (long generations). The sweeper runs on its schedule, outside the workflow."
+  description = "Timeout of each function in seconds, each shorter than the states that call it (under EXPRESS, invoke below 248 s)."
   type = object({
     validate       = optional(number, 8)
     rate_limit     = optional(number, 8)
@@ -509,26 +333,12 @@ variable "lambda_timeouts" {
     sweeper        = optional(number, 60)
   })
   default = {}
-
-  validation {
-    condition     = alltrue([for t in values(var.lambda_timeouts) : t >= 1 && t <= 900 && floor(t) == t])
-    error_message = "lambda_timeouts: every timeout must be a whole number of seconds from 1 to 900."
-  }
-
-  # A function that outlives its state's TimeoutSeconds keeps running after the workflow has
-  # moved on (a model call billed after its reservation was released).
-  validation {
-    condition = length(flatten([for k, t in var.lambda_timeouts : [
-      for n, s in local.asl_template.States : n if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)
-    ]])) == 0
-    error_message = "lambda_timeouts: a function's timeout must be shorter than the TimeoutSeconds of every state that calls it (asl/tollgate.asl.json), so the function stops before the workflow gives up on it: ${join(", ", flatten([for k, t in var.lambda_timeouts : [for n, s in local.asl_template.States : "${k} ${t} s >= ${n} ${s.TimeoutSeconds} s" if try(s.Resource == "$${${k}_function_arn}" && t >= s.TimeoutSeconds && !(n == "Invoke" && var.workflow_type == "STANDARD"), false)]]))}; under EXPRESS the Invoke state's 248 s holds the 5-minute bound, STANDARD sizes it from lambda_timeouts.invoke."
-  }
 }
 
 # --- observability ----------------------------------------------------------------------------
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of Tollgate's metrics (POWERTOOLS_METRICS_NAMESPACE); the dashboard and alarms read the same namespace."
+  description = "CloudWatch namespace of the metrics, read by the dashboard and the alarms."
   type        = string
   default     = "GenAIRateLimiting"
 
@@ -539,7 +349,7 @@ variable "metrics_namespace" {
 }
 
 variable "metrics_sink" {
-  description = "How record-metrics publishes: `emf` (Embedded Metric Format in the log, no API call on the request path) or `cloudwatch_api` (PutMetricData; for environments that do not extract EMF, such as LocalStack)."
+  description = "How metrics are published: `emf` (log lines, no API call) or `cloudwatch_api` (PutMetricData, for LocalStack)."
   type        = string
   default     = "emf"
 
@@ -550,35 +360,25 @@ variable "metrics_sink" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of every log group the module creates (functions and state machine), in days."
+  description = "Retention of every log group the module creates, in days."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
-  }
 }
 
 variable "state_machine_log_level" {
   description = "Execution log level of the state machine: ALL, ERROR, FATAL or OFF."
   type        = string
   default     = "ALL"
-
-  validation {
-    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.state_machine_log_level)
-    error_message = "state_machine_log_level must be one of ALL, ERROR, FATAL, OFF."
-  }
 }
 
 variable "state_machine_include_execution_data" {
-  description = "Whether the state machine's log includes state input and output (that is, prompts and responses). Off by default."
+  description = "Log state input and output (that is, prompts and responses) in the state machine's log."
   type        = bool
   default     = false
 }
 
 variable "tracing_enabled" {
-  description = "X-Ray tracing for the state machine and the functions (adds the X-Ray write permissions)."
+  description = "X-Ray tracing for the state machine and the functions."
   type        = bool
   default     = true
 }
@@ -590,7 +390,7 @@ variable "create_dashboard" {
 }
 
 variable "alarms" {
-  description = "Alarms on RateLimitDenied, InvocationFailed (their total series, which has no dimensions, per period), the state machine's ExecutionsFailed and ExecutionsTimedOut, and the sweeper's SweptReservations, sent to an SNS topic: the one given in sns_topic_arn, or one the module creates (encrypted with the module's KMS key) with optional e-mail subscriptions. Each alarm fires when its sum over period_seconds reaches its threshold. Every outcome other than success ends the execution in a Fail state, so ExecutionsFailed counts denials and invalid requests too."
+  description = "Alarms on denials, failed invocations, failed and timed-out executions and swept reservations, to a given or created SNS topic."
   type = object({
     enabled                     = optional(bool, true)
     sns_topic_arn               = optional(string)
@@ -607,35 +407,21 @@ variable "alarms" {
   default = {}
 
   validation {
-    condition     = var.alarms.sns_topic_arn == null || can(regex("^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", coalesce(var.alarms.sns_topic_arn, "-")))
-    error_message = "alarms: sns_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)."
-  }
-
-  validation {
-    condition     = alltrue([for e in var.alarms.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
-    error_message = "alarms: every entry of email_addresses must be an e-mail address."
-  }
-
-  validation {
-    condition     = var.alarms.period_seconds >= 60 && var.alarms.period_seconds <= 86400 && var.alarms.period_seconds % 60 == 0
-    error_message = "alarms: period_seconds must be a multiple of 60 from 60 to 86400."
-  }
-
-  validation {
-    condition     = var.alarms.evaluation_periods >= 1 && var.alarms.evaluation_periods <= 100 && floor(var.alarms.evaluation_periods) == var.alarms.evaluation_periods
-    error_message = "alarms: evaluation_periods must be a whole number from 1 to 100."
-  }
-
-  validation {
-    condition     = alltrue([for t in [var.alarms.denied_threshold, var.alarms.invocation_failed_threshold, var.alarms.executions_failed_threshold, var.alarms.executions_timed_out_threshold, var.alarms.swept_reservations_threshold] : t >= 1])
-    error_message = "alarms: denied_threshold, invocation_failed_threshold, executions_failed_threshold, executions_timed_out_threshold and swept_reservations_threshold must be at least 1."
+    condition = alltrue(concat(
+      [var.alarms.sns_topic_arn == null || can(regex("^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", coalesce(var.alarms.sns_topic_arn, "-")))],
+      [for e in var.alarms.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))],
+      [var.alarms.period_seconds >= 60 && var.alarms.period_seconds <= 86400 && var.alarms.period_seconds % 60 == 0],
+      [var.alarms.evaluation_periods >= 1 && var.alarms.evaluation_periods <= 100 && floor(var.alarms.evaluation_periods) == var.alarms.evaluation_periods],
+      [for t in [var.alarms.denied_threshold, var.alarms.invocation_failed_threshold, var.alarms.executions_failed_threshold, var.alarms.executions_timed_out_threshold, var.alarms.swept_reservations_threshold] : t >= 1],
+    ))
+    error_message = "alarms: sns_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>), every email_addresses entry an e-mail address, period_seconds a multiple of 60 from 60 to 86400, evaluation_periods a whole number from 1 to 100, and every *_threshold at least 1."
   }
 }
 
 # --- billing: cost allocation tags and budgets --------------------------------------------------
 
 variable "cost_allocation_tags" {
-  description = "Activate the inference profiles' tag keys as cost allocation tags (aws_ce_cost_allocation_tag), so that Cost Explorer, Budgets and `tollgate report` can group Bedrock spend by them. Activation is account-wide (it applies to every resource in the account and the organization's consolidated bill, not only to Tollgate's) and only the payer (management) account of an AWS Organization, or a standalone account, may do it: leave enabled = false in a member account and ask the payer account to activate the keys. A key can be activated only after it has appeared on a resource (AWS may take up to 24 hours to list a new key). Destroy deactivates the keys."
+  description = "Activate the profiles' tag keys as cost allocation tags. Account-wide, and only the payer account may do it."
   type = object({
     enabled = optional(bool, false)
     keys    = optional(list(string), ["costCenter", "applicationId", "environment"])
@@ -643,18 +429,13 @@ variable "cost_allocation_tags" {
   default = {}
 
   validation {
-    condition     = length(var.cost_allocation_tags.keys) == length(distinct(var.cost_allocation_tags.keys)) && alltrue([for k in var.cost_allocation_tags.keys : length(k) >= 1 && length(k) <= 128 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k))])
-    error_message = "cost_allocation_tags: keys must be distinct, each 1-128 ASCII letters, digits, spaces and _ . : / = + - @, and not start with aws: (AWS-generated tags are activated separately)."
-  }
-
-  validation {
-    condition     = !var.cost_allocation_tags.enabled || length(var.cost_allocation_tags.keys) > 0
-    error_message = "cost_allocation_tags: enabled = true needs at least one key in keys."
+    condition     = (!var.cost_allocation_tags.enabled || length(var.cost_allocation_tags.keys) > 0) && length(var.cost_allocation_tags.keys) == length(distinct(var.cost_allocation_tags.keys)) && alltrue([for k in var.cost_allocation_tags.keys : length(k) >= 1 && length(k) <= 128 && !startswith(lower(k), "aws:") && can(regex(local.tag_pattern, k))])
+    error_message = "cost_allocation_tags: keys must be distinct, each 1-128 ASCII letters, digits, spaces and _ . : / = + - @, not starting with aws: (AWS-generated tags are activated separately), and enabled = true needs at least one key."
   }
 }
 
 variable "budgets" {
-  description = "AWS Budgets on Amazon Bedrock spend, one per entry: key -> monthly amount in USD for the resources tagged `tag_key` = `tag_value` (default: costCenter = the key), with notifications at percentages of the actual spend (default 50, 80, 100) and of the forecast (default 100), sent to the module's SNS topic (when alarms are enabled and it creates or is given one) and to optional e-mail addresses. The filter is the cost allocation tag `user:<tag_key>$<tag_value>`, so the tag key must be activated (cost_allocation_tags) in the payer account. `services` optionally narrows the budget to Cost Explorer service names; null (the default) counts every tagged charge, since Claude bills under AWS Marketplace names (\"... (Amazon Bedrock Edition)\") that a Service = Amazon Bedrock filter misses."
+  description = "AWS Budgets: key -> monthly USD for one cost allocation tag value (any service, so Claude's Marketplace charges count, unless `services` narrows it), with notifications to the topic or e-mail."
   type = map(object({
     amount_usd          = number
     tag_key             = optional(string, "costCenter")
@@ -667,62 +448,26 @@ variable "budgets" {
   default = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.budgets) : can(regex("^[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$", k)) && length("${var.name}-${k}") <= 100])
-    error_message = "budgets: every key must be letters or digits, optionally separated by single '-', '_' or '.', and `<name>-<key>` (the budget name) at most 100 characters."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : b.amount_usd > 0 && b.amount_usd <= 1000000000])
-    error_message = "budgets: amount_usd must be more than 0 and at most 1000000000 (USD per month)."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : length(b.tag_key) >= 1 && length(b.tag_key) <= 128 && !startswith(lower(b.tag_key), "aws:") && can(regex(local.tag_pattern, b.tag_key))])
-    error_message = "budgets: tag_key must be 1-128 ASCII letters, digits, spaces and _ . : / = + - @, and must not start with aws:."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : b.tag_value == null || (length(coalesce(b.tag_value, "-")) <= 256 && can(regex(local.tag_pattern, coalesce(b.tag_value, "-"))) && !strcontains(coalesce(b.tag_value, "-"), "$"))])
-    error_message = "budgets: tag_value must be at most 256 ASCII letters, digits, spaces and _ . : / = + - @ (a tag value)."
-  }
-
-  validation {
-    condition = alltrue(flatten([for b in values(var.budgets) : [
-      for t in concat(b.actual_thresholds, b.forecast_thresholds) : t > 0 && t <= 1000
+    condition = alltrue(flatten([for k, b in var.budgets : [
+      can(regex("^[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$", k)),
+      b.amount_usd > 0 && b.amount_usd <= 1000000000,
+      length(b.tag_key) >= 1 && length(b.tag_key) <= 128 && !startswith(lower(b.tag_key), "aws:") && can(regex(local.tag_pattern, b.tag_key)),
+      b.tag_value == null || (length(coalesce(b.tag_value, "-")) <= 256 && can(regex(local.tag_pattern, coalesce(b.tag_value, "-"))) && !strcontains(coalesce(b.tag_value, "-"), "$")),
+      [for t in concat(b.actual_thresholds, b.forecast_thresholds) : t > 0 && t <= 1000],
+      length(b.actual_thresholds) == length(distinct(b.actual_thresholds)) && length(b.forecast_thresholds) == length(distinct(b.forecast_thresholds)),
+      length(b.actual_thresholds) + length(b.forecast_thresholds) >= 1 && length(b.actual_thresholds) + length(b.forecast_thresholds) <= 10,
+      [for e in b.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))],
+      length(b.email_addresses) <= 10,
+      b.services == null ? true : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256]),
     ]]))
-    error_message = "budgets: actual_thresholds and forecast_thresholds are percentages of amount_usd, each more than 0 and at most 1000."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : length(b.actual_thresholds) == length(distinct(b.actual_thresholds)) && length(b.forecast_thresholds) == length(distinct(b.forecast_thresholds)) && length(b.actual_thresholds) + length(b.forecast_thresholds) >= 1 && length(b.actual_thresholds) + length(b.forecast_thresholds) <= 10])
-    error_message = "budgets: each budget needs 1-10 notifications in all (AWS Budgets allows 10), without a threshold repeated in actual_thresholds or in forecast_thresholds."
-  }
-
-  validation {
-    condition     = alltrue(flatten([for b in values(var.budgets) : [for e in b.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))]]))
-    error_message = "budgets: every entry of email_addresses must be an e-mail address."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : length(b.email_addresses) <= 10])
-    error_message = "budgets: at most 10 email_addresses per budget (AWS Budgets allows 10 e-mail subscribers per notification, besides the SNS topic)."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.budgets) : b.services == null ? true : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256])])
-    error_message = "budgets: services, when set, must name at least one Cost Explorer service (such as Amazon Bedrock and the Marketplace names of the Claude models used)."
-  }
-
-  validation {
-    condition     = var.alarms.enabled || alltrue([for b in values(var.budgets) : length(b.email_addresses) > 0])
-    error_message = "budgets: with alarms.enabled = false there is no SNS topic to notify, so every budget needs at least one address in email_addresses."
+    error_message = "budgets: every key must be letters or digits, optionally separated by single '-', '_' or '.'; amount_usd more than 0 and at most 1000000000; tag_key 1-128 and tag_value at most 256 ASCII letters, digits, spaces and _ . : / = + - @ (tag_key not starting with aws:); thresholds percentages above 0 and at most 1000, none repeated, 1-10 notifications in all; at most 10 email_addresses, each an e-mail address; services, when set, naming at least one Cost Explorer service."
   }
 }
 
 # --- encryption, protection, tags -------------------------------------------------------------
 
 variable "kms_key_arn" {
-  description = "ARN of an existing customer managed KMS key for the table, the log groups, the function environments and the alarm topic. Its key policy must let CloudWatch Logs (logs.<region>.amazonaws.com) and CloudWatch alarms (cloudwatch.amazonaws.com) use it, and AWS Budgets (budgets.amazonaws.com) when budgets notify the topic. Null: see create_kms_key."
+  description = "ARN of a customer managed KMS key for the table, logs, function environments and topic. Null: see create_kms_key."
   type        = string
   default     = null
 
@@ -733,19 +478,19 @@ variable "kms_key_arn" {
 }
 
 variable "create_kms_key" {
-  description = "When kms_key_arn is null: create one customer managed key (rotated yearly) for the table, log groups, function environments and alarm topic. False: AWS managed encryption, and the created alarm topic is not encrypted (CloudWatch alarms cannot publish to a topic under the AWS managed SNS key)."
+  description = "With kms_key_arn null: create one rotated KMS key. False: AWS managed encryption, and an unencrypted alarm topic."
   type        = bool
   default     = true
 }
 
 variable "table_deletion_protection" {
-  description = "Deletion protection of the limits table (counters, reservations, routes, limits). Set false before `terraform destroy`."
+  description = "Deletion protection of the limits table. Set false before `terraform destroy`."
   type        = bool
   default     = true
 }
 
 variable "iam_role_path" {
-  description = "Path of every IAM role the module creates (functions, state machine, and any other), for organisations whose guardrails (SCPs, permission sets) match roles by path."
+  description = "Path of every IAM role the module creates."
   type        = string
   default     = "/"
 
@@ -756,7 +501,7 @@ variable "iam_role_path" {
 }
 
 variable "iam_permissions_boundary_arn" {
-  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates (null: none). Organisations that require a boundary on every new role set it here."
+  description = "ARN of an IAM managed policy set as permissions boundary of every role the module creates (null: none)."
   type        = string
   default     = null
 

@@ -8,6 +8,10 @@ python-hcl2.
 
     python tools/tfdocs.py           rewrite the tables in place
     python tools/tfdocs.py --check   exit 1, naming the stale READMEs, when a table is out of date
+
+In the root README an object type is shown as ``object`` (``map(object)``, ...) linking to the
+variable's section of docs/terraform.md, as terraform-aws-modules do; the sub-modules' READMEs
+show the whole type. Either way the command fails when a linked section is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import hcl2
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
+# Where the root module's object-typed variables are explained, one section per variable.
+ROOT_DOCS = "docs/terraform.md"
 
 
 def module_dirs(root: Path = ROOT) -> list[Path]:
@@ -57,6 +63,29 @@ def _expression(value: Any) -> str:
     return json.dumps(value)
 
 
+def _compact(kind: str) -> str:
+    """``map(object({a = string}))`` -> ``map(object)``: the fields are in the variable's doc section."""
+    return re.sub(r"object\(\{.*\}\)", "object", kind, flags=re.DOTALL)
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def doc_sections(markdown: str) -> set[str]:
+    return {anchor(m) for m in re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)}
+
+
+def linked_variables(module: Path) -> list[str]:
+    """The variables whose type the tables link to their doc section (object types)."""
+    return [
+        name
+        for name, body in _blocks(module / "variables.tf", "variable")
+        if "object(" in _expression(body.get("type", "any"))
+    ]
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -69,7 +98,8 @@ def _blocks(path: Path, kind: str) -> Iterable[tuple[str, dict[str, Any]]]:
     return [(_unquote(name), body) for block in parsed.get(kind, []) for name, body in block.items()]
 
 
-def render(module: Path) -> str:
+def render(module: Path, docs: str | None = None) -> str:
+    """The tables; with ``docs``, object types are compact and link to ``<docs>#<variable>``."""
     lines = ["## Inputs", ""]
     variables = list(_blocks(module / "variables.tf", "variable"))
     if variables:
@@ -81,9 +111,11 @@ def render(module: Path) -> str:
             required = "default" not in body
             default = "n/a" if required else f"`{_cell(_expression(body['default']))}`"
             description = _cell(_unquote(body.get("description", "")))
-            kind = _cell(_expression(body.get("type", "any")))
+            kind = f"`{_cell(_expression(body.get('type', 'any')))}`"
+            if docs is not None and "object(" in kind:
+                kind = f"[{_compact(kind)}]({docs}#{anchor(name)})"
             lines.append(
-                f'| <a name="input_{name}"></a> `{name}` | {description} | `{kind}` | {default} '
+                f'| <a name="input_{name}"></a> `{name}` | {description} | {kind} | {default} '
                 f"| {'yes' if required else 'no'} |"
             )
     else:
@@ -112,13 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail when a README's tables are stale")
     args = parser.parse_args(argv)
     stale = []
+    docs_path = ROOT / ROOT_DOCS
+    sections = doc_sections(docs_path.read_text(encoding="utf-8")) if docs_path.exists() else set()
+    missing = [name for name in linked_variables(ROOT) if anchor(name) not in sections]
+    if missing:
+        print(f"{ROOT_DOCS} needs a section (a heading) for each of: {', '.join(missing)}.", file=sys.stderr)
+        return 1
     for module in module_dirs():
         readme = module / "README.md"
         if not readme.exists():
             stale.append(f"{readme.relative_to(ROOT)} (missing)")
             continue
         current = readme.read_text(encoding="utf-8")
-        wanted = updated(current, render(module))
+        wanted = updated(current, render(module, ROOT_DOCS if module == ROOT else None))
         if wanted != current:
             if args.check:
                 stale.append(str(readme.relative_to(ROOT)))

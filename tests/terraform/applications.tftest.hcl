@@ -85,13 +85,13 @@ run "rejects_a_cost_center_with_bad_characters" {
 run "rejects_an_environment_that_is_not_allowed" {
   command = plan
   variables { applications = { app = { environments = ["qa"] } } }
-  expect_failures = [var.applications]
+  expect_failures = [aws_dynamodb_table_item.application]
 }
 
 run "rejects_an_unknown_route" {
   command = plan
   variables { applications = { app = { routes = ["gpt-4"] } } }
-  expect_failures = [var.applications]
+  expect_failures = [aws_dynamodb_table_item.application]
 }
 
 run "accepts_a_cost_center_route" {

@@ -193,6 +193,15 @@ run "budgets_rejects_a_bad_key" {
   expect_failures = [var.budgets]
 }
 
+run "budgets_rejects_a_budget_name_over_100_characters" {
+  command = plan
+  variables {
+    name    = "a123456789b123456789c123456789d123456789"
+    budgets = { "${join("", [for i in range(60) : "x"])}" = { amount_usd = 10 } }
+  }
+  expect_failures = [aws_budgets_budget.this]
+}
+
 run "budgets_rejects_a_zero_amount" {
   command = plan
   variables { budgets = { sales = { amount_usd = 0 } } }
@@ -267,5 +276,5 @@ run "budgets_need_a_subscriber_without_alarms" {
     alarms  = { enabled = false }
     budgets = { sales = { amount_usd = 10 } }
   }
-  expect_failures = [var.budgets]
+  expect_failures = [aws_budgets_budget.this]
 }

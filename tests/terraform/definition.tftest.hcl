@@ -390,5 +390,5 @@ run "express_refuses_an_invoke_function_that_outlives_its_state" {
     lambda_timeouts              = { invoke = 600 }
     bedrock_read_timeout_seconds = 60
   }
-  expect_failures = [var.lambda_timeouts]
+  expect_failures = [aws_sfn_state_machine.this]
 }

@@ -121,7 +121,7 @@ run "models_accepts_a_priced_model_outside_the_catalogue" {
 
 run "inference_profiles_rejects_a_bad_key" {
   command = plan
-  variables { inference_profiles = { "sales team" = { model = "claude-3-haiku" } } }
+  variables { inference_profiles = { "sales team" = { model = "nova-lite" } } }
   expect_failures = [var.inference_profiles]
 }
 
@@ -129,15 +129,15 @@ run "inference_profiles_rejects_a_profile_name_over_64_characters" {
   command = plan
   variables {
     name               = "a123456789b123456789c123456789d123456789"
-    inference_profiles = { a123456789b123456789c12345 = { model = "claude-3-haiku" } }
+    inference_profiles = { a123456789b123456789c12345 = { model = "nova-lite" } }
   }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_key_that_is_also_an_alias" {
   command = plan
-  variables { inference_profiles = { nova-lite = { model = "claude-3-haiku" } } }
-  expect_failures = [var.inference_profiles]
+  variables { inference_profiles = { nova-lite = { model = "nova-micro" } } }
+  expect_failures = [aws_dynamodb_table_item.route]
 }
 
 run "inference_profiles_rejects_an_alias_that_does_not_exist" {
@@ -160,43 +160,43 @@ run "inference_profiles_rejects_an_application_profile_arn" {
 
 run "inference_profiles_rejects_an_aws_tag_key" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", tags = { "aws:costCenter" = "sales" } } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", tags = { "aws:costCenter" = "sales" } } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_bad_tag_value" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", tags = { costCenter = "sales;drop" } } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", tags = { costCenter = "sales;drop" } } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_long_description" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", description = "${join("", [for i in range(201) : "x"])}" } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", description = "${join("", [for i in range(201) : "x"])}" } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_description_bedrock_refuses" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", description = "Sales, production" } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", description = "Sales, production" } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_non_ascii_tag_value" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", tags = { costCenter = "ventes-équipe" } } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", tags = { costCenter = "ventes-équipe" } } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_a_negative_price" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", output_usd_per_1k = -1 } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", output_usd_per_1k = -1 } } }
   expect_failures = [var.inference_profiles]
 }
 
 run "inference_profiles_rejects_zero_max_tokens" {
   command = plan
-  variables { inference_profiles = { sales = { model = "claude-3-haiku", max_tokens = 0 } } }
+  variables { inference_profiles = { sales = { model = "nova-lite", max_tokens = 0 } } }
   expect_failures = [var.inference_profiles]
 }
 
@@ -279,13 +279,13 @@ run "limits_rejects_a_bad_scope_value" {
 run "limits_rejects_an_unknown_model_route" {
   command = plan
   variables { limits = [{ scope = { model = "claude-9" }, window = "day", unit = "usd", limit = 1 }] }
-  expect_failures = [var.limits]
+  expect_failures = [aws_dynamodb_table_item.limit]
 }
 
 run "limits_rejects_an_environment_that_is_not_allowed" {
   command = plan
   variables { limits = [{ scope = { environment = "qa" }, window = "day", unit = "usd", limit = 1 }] }
-  expect_failures = [var.limits]
+  expect_failures = [aws_dynamodb_table_item.limit]
 }
 
 run "limits_rejects_a_name_with_a_hash" {
@@ -317,12 +317,6 @@ run "limits_rejects_a_name_equal_to_another_limits_id" {
 }
 
 # --- workflow and functions -----------------------------------------------------------------------
-
-run "workflow_type_rejects_an_unknown_type" {
-  command = plan
-  variables { workflow_type = "SYNC" }
-  expect_failures = [var.workflow_type]
-}
 
 run "allowed_environments_rejects_an_empty_list" {
   command = plan
@@ -411,7 +405,7 @@ run "bedrock_read_timeout_seconds_rejects_a_timeout_not_below_the_invoke_timeout
     bedrock_read_timeout_seconds = 35
     lambda_timeouts              = { invoke = 35 }
   }
-  expect_failures = [var.bedrock_read_timeout_seconds]
+  expect_failures = [aws_sfn_state_machine.this]
 }
 
 run "log_level_rejects_an_unknown_level" {
@@ -420,37 +414,13 @@ run "log_level_rejects_an_unknown_level" {
   expect_failures = [var.log_level]
 }
 
-run "service_name_rejects_spaces" {
-  command = plan
-  variables { service_name = "toll gate" }
-  expect_failures = [var.service_name]
-}
-
-run "lambda_architecture_rejects_an_unknown_architecture" {
-  command = plan
-  variables { lambda_architecture = "arm32" }
-  expect_failures = [var.lambda_architecture]
-}
-
-run "lambda_memory_size_rejects_too_little_memory" {
-  command = plan
-  variables { lambda_memory_size = 64 }
-  expect_failures = [var.lambda_memory_size]
-}
-
-run "lambda_timeouts_rejects_more_than_900_seconds" {
-  command = plan
-  variables { lambda_timeouts = { record_metrics = 901 } }
-  expect_failures = [var.lambda_timeouts]
-}
-
 run "lambda_timeouts_rejects_a_function_that_outlives_its_state" {
   command = plan
   variables {
     lambda_timeouts              = { invoke = 300 }
     bedrock_read_timeout_seconds = 60
   }
-  expect_failures = [var.lambda_timeouts]
+  expect_failures = [aws_sfn_state_machine.this]
 }
 
 # --- observability --------------------------------------------------------------------------------
@@ -471,18 +441,6 @@ run "metrics_sink_rejects_an_unknown_sink" {
   command = plan
   variables { metrics_sink = "statsd" }
   expect_failures = [var.metrics_sink]
-}
-
-run "log_retention_days_rejects_a_value_logs_does_not_accept" {
-  command = plan
-  variables { log_retention_days = 10 }
-  expect_failures = [var.log_retention_days]
-}
-
-run "state_machine_log_level_rejects_an_unknown_level" {
-  command = plan
-  variables { state_machine_log_level = "DEBUG" }
-  expect_failures = [var.state_machine_log_level]
 }
 
 run "alarms_rejects_a_malformed_topic_arn" {

@@ -47,6 +47,37 @@ def test_types_and_defaults_read_as_hcl(module):
     assert '| <a name="output_arn"></a> `arn` | The ARN. |' in tfdocs.render(module)
 
 
+def test_with_a_docs_page_object_types_are_compact_and_link_to_their_section(module):
+    page = "docs/" + "x.md"  # this test's own page (test_docs_size checks the real docs/ links)
+    row = next(line for line in tfdocs.render(module, page).splitlines() if "`limits`" in line)
+    assert f"| [`list(object)`]({page}#limits) |" in row
+    needed = next(line for line in tfdocs.render(module, page).splitlines() if "`needed`" in line)
+    assert "| `string` |" in needed, "a type without an object stays whole"
+
+
+def test_an_object_variable_needs_a_section_in_the_docs_page():
+    sections = tfdocs.doc_sections((ROOT / tfdocs.ROOT_DOCS).read_text(encoding="utf-8"))
+    linked = tfdocs.linked_variables(ROOT)
+    assert {"models", "limits", "budgets"} <= set(linked)
+    assert [name for name in linked if tfdocs.anchor(name) not in sections] == []
+    assert tfdocs.anchor("`lambda_package_s3`") == "lambda_package_s3"
+    assert tfdocs.anchor("Routes and limits") == "routes-and-limits"
+
+
+def test_a_missing_section_fails_the_check(monkeypatch, tmp_path):
+    docs = tmp_path / "terraform.md"
+    docs.write_text("# The Terraform module\n\n### `models`\n", encoding="utf-8")
+    monkeypatch.setattr(tfdocs, "ROOT_DOCS", str(docs))
+    assert tfdocs.main(["--check"]) == 1
+
+
+def test_the_root_tables_fit_their_budget():
+    # issue 16: a README of at most 20,000 bytes leaves the generated tables about 12,000.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tables = readme[readme.index(tfdocs.BEGIN) : readme.index(tfdocs.END)]
+    assert len(tables.encode("utf-8")) <= 12_000
+
+
 def test_updated_replaces_only_what_is_between_the_markers():
     readme = f"intro\n{tfdocs.BEGIN}\nold\n{tfdocs.END}\noutro\n"
     assert tfdocs.updated(readme, "new") == f"intro\n{tfdocs.BEGIN}\nnew\n{tfdocs.END}\noutro\n"
