@@ -18,11 +18,12 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import deployment as tf
 import pytest
-from localstack import default_port, is_healthy
+from localstack import client, default_port, is_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +63,9 @@ def table(lines: list[str], heading: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def demo_run() -> tuple[str, dict]:
-    """What `make demo` printed, and what `tollgate report --by costCenter --json` says right after
-    it (before its LocalStack goes)."""
+def demo_run() -> tuple[str, dict, dict]:
+    """What `make demo` printed, what `tollgate report --by costCenter --json` says right after it,
+    and the local bill's own figures (before its LocalStack goes)."""
     port = demo_port()
     if is_healthy(port):
         pytest.fail(
@@ -97,6 +98,7 @@ def demo_run() -> tuple[str, dict]:
             timeout=300,
             check=False,
         )
+        bill = local_bill(f"http://localhost:{port}") if proc.returncode == 0 else {}
     finally:
         subprocess.run(
             [sys.executable, str(ROOT / "local" / "launcher.py"), "down"],
@@ -111,7 +113,38 @@ def demo_run() -> tuple[str, dict]:
         f"make demo failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
     )
     assert report.returncode == 0, f"tollgate report failed:\n{report.stdout[-3000:]}\n{report.stderr}"
-    return proc.stdout, json.loads(report.stdout)
+    return proc.stdout, json.loads(report.stdout), bill
+
+
+def local_bill(endpoint: str) -> dict:
+    """Each budget's actual spend, the services the month billed under, and the month's cost per
+    cost center counted with a Service = Amazon Bedrock filter alone."""
+    budgets = client("budgets", endpoint).describe_budgets(AccountId="000000000000")["Budgets"]
+    ce = client("ce", endpoint)
+    first = datetime.now(UTC).date().replace(day=1)
+    period = {"Start": first.isoformat(), "End": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
+    services = ce.get_dimension_values(TimePeriod=period, Dimension="SERVICE")["DimensionValues"]
+    bedrock_only = ce.get_cost_and_usage(
+        TimePeriod=period,
+        Granularity="MONTHLY",
+        Metrics=["UnblendedCost"],
+        Filter={"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}},
+        GroupBy=[{"Type": "TAG", "Key": "costCenter"}],
+    )["ResultsByTime"]
+    return {
+        "budgets": {
+            b["CostFilters"]["TagKeyValue"][0].split("$", 1)[1]: float(
+                b["CalculatedSpend"]["ActualSpend"]["Amount"]
+            )
+            for b in budgets
+        },
+        "services": sorted(v["Value"] for v in services),
+        "bedrockOnly": {
+            g["Keys"][0].split("$", 1)[1]: float(g["Metrics"]["UnblendedCost"]["Amount"])
+            for bucket in bedrock_only
+            for g in bucket["Groups"]
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +230,7 @@ def test_the_bill_matches_the_ledger_per_cost_center_and_holds_no_untagged_spend
     """Every admitted call went through a profile tagged with its cost center: per group, Tollgate's
     cost and the local Cost Explorer's agree within 1 %, and the bill has no untagged ("(none)",
     empty key) spend."""
-    _, report = demo_run
+    _, report, _ = demo_run
     assert report["costExplorer"] is True
     rows = {r["costCenter"]: r for r in report["rows"]}
     assert {"sales", "services", "support"} <= set(rows)
@@ -209,3 +242,16 @@ def test_the_bill_matches_the_ledger_per_cost_center_and_holds_no_untagged_spend
             assert -1 <= float(row["driftPercent"]) <= 1, (center, row)
     assert float(rows["support"]["costExplorerUsd"]) > 0 and float(rows["sales"]["costExplorerUsd"]) > 0
     assert -1 <= float(report["totals"]["driftPercent"]) <= 1, report["totals"]
+
+
+def test_claude_bills_under_its_marketplace_name_and_the_budgets_see_it(demo_run):
+    """The local bill puts Claude under "<model> (Amazon Bedrock Edition)": a Service = Amazon
+    Bedrock filter misses it, the budgets (the cost center's tag alone) count it all."""
+    _, report, bill = demo_run
+    rows = {r["costCenter"]: float(r["costExplorerUsd"]) for r in report["rows"]}
+    assert "Amazon Bedrock" in bill["services"]
+    assert any(s.startswith("Claude") and s.endswith("(Amazon Bedrock Edition)") for s in bill["services"])
+    # support's traffic is mostly Claude: the Amazon Bedrock service alone holds a fraction of it
+    assert bill["bedrockOnly"].get("support", 0) < rows["support"] / 2
+    for center in ("sales", "services", "support"):
+        assert bill["budgets"][center] == pytest.approx(rows[center], rel=1e-9, abs=1e-12), center
