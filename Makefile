@@ -77,6 +77,8 @@ test-unit: $(BIN)/.installed ## fast offline tests (moto, Stubber)
 	$(BIN)/pytest tests/unit
 
 test-terraform: package .tf/init.stamp ## terraform test with a mocked provider (plan only)
+	@# dashboard_body.tftest.hcl plans modules/dashboard on its own, a module only the tests call
+	terraform init -backend=false -input=false -test-directory=tests/terraform >/dev/null
 	terraform test -no-color -test-directory=tests/terraform
 	@# the examples plan as modules of their own test directory, which needs its own init
 	terraform init -backend=false -input=false -test-directory=tests/terraform/examples >/dev/null

@@ -256,6 +256,7 @@ module "function" {
   iam_role_path                = var.iam_role_path
   iam_permissions_boundary_arn = var.iam_permissions_boundary_arn
   tags                         = var.tags
+  role_tags                    = each.key == "invoke" ? local.invoke_principal_tags : {}
 }
 
 # --- the state machine ------------------------------------------------------------------------
@@ -418,8 +419,6 @@ resource "aws_sfn_state_machine" "this" {
   depends_on = [module.function, aws_iam_role_policy.state_machine]
 
   lifecycle {
-    # A retry with the same requestId after its record expired but inside the reservation's lease
-    # would reserve and call the model a second time (the functions refuse it at start as well).
     # A function that outlives its state's TimeoutSeconds keeps running after the workflow has
     # moved on (a model call billed after its reservation was released).
     precondition {
@@ -431,6 +430,8 @@ resource "aws_sfn_state_machine" "this" {
       condition     = var.bedrock_read_timeout_seconds == null || try(var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.lambda_timeouts.invoke && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds, false)
       error_message = "bedrock_read_timeout_seconds must be null (sized from max_tokens) or a whole number of at least 1 and less than lambda_timeouts.invoke (${var.lambda_timeouts.invoke})."
     }
+    # A retry with the same requestId after its record expired but inside the reservation's lease
+    # would reserve and call the model a second time (the functions refuse it at start as well).
     precondition {
       condition     = var.idempotency_seconds >= local.lease_seconds
       error_message = "idempotency_seconds (${var.idempotency_seconds}) must be at least the reservation lease (${local.lease_seconds} s: reservation_lease_seconds, or the workflow's longest run plus the rate-limit timeout), or a retry inside the lease is charged twice."

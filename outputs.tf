@@ -130,3 +130,13 @@ output "caller_policy_json" {
     ]
   })
 }
+
+output "cost_export" {
+  description = "The CUR 2.0 export (bucket, prefix, export_name, export_arn) that `tollgate report --source cur` reads; null when cost_export is off."
+  value = local.cost_export_on ? {
+    bucket      = aws_s3_bucket.cost_export[0].bucket
+    prefix      = var.cost_export.s3_prefix
+    export_name = local.cost_export_name
+    export_arn  = aws_bcmdataexports_export.this[0].export[0].export_arn
+  } : null
+}

@@ -511,6 +511,26 @@ variable "iam_permissions_boundary_arn" {
   }
 }
 
+variable "cost_export" {
+  description = "Optional CUR 2.0 export (daily Parquet, with caller identity) for `tollgate report --source cur`."
+  type = object({
+    enabled          = optional(bool, false)
+    bucket_name      = optional(string)
+    s3_prefix        = optional(string, "cur2")
+    caller_identity  = optional(bool, true)
+    principal_tags   = optional(map(string), {})
+    force_destroy    = optional(bool, false)
+    expiration_days  = optional(number, 400)
+    table_properties = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = (var.cost_export.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.cost_export.bucket_name))) && can(regex("^[A-Za-z0-9!_.*'()/-]{0,512}$", var.cost_export.s3_prefix)) && var.cost_export.expiration_days >= 1
+    error_message = "cost_export: bucket_name must be 3-63 lower-case letters, digits, dots and hyphens; s3_prefix at most 512 S3-safe characters; expiration_days at least 1."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource the module creates (merged with each inference profile's own tags)."
   type        = map(string)

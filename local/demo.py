@@ -342,7 +342,8 @@ def main() -> int:
   # with the AWS CLI installed (pip install awscli):
   aws stepfunctions start-sync-execution --state-machine-arn {arn} \\
       --input '{json.dumps(short("nova-lite", "my-app", "sales", "Hi"))}'
-  dashboard: {outputs.get("dashboard_name")} (CloudWatch in LocalStack; on AWS it shows the same widgets)
+  # the dashboard {outputs.get("dashboard_name")} with this run's data, its widgets as the console shows them:
+  tollgate dashboard --terraform-dir examples/localstack --html dashboard.html
   make localstack-down    # stop LocalStack"""
     )
     unexpected = [o for o in outcomes if o.name not in {"Succeeded", *cli.EXIT_CODES}]

@@ -203,6 +203,31 @@ def install_localstack(py313: str) -> None:
     _save_stamp("plugins", "")  # a new venv needs the plugins again
 
 
+# What the plugins need inside LocalStack's environment: DuckDB writes the CUR 2.0 export's Parquet
+# (dataexports.py). Pinned with requirements/dev.txt's duckdb.
+PLUGIN_DEPENDENCIES = ("duckdb==2.0.1",)
+
+
+def install_plugin_dependencies() -> None:
+    key = _digest(PLUGIN_DEPENDENCIES, _load_stamps().get("venv"))
+    if _load_stamps().get("plugin-deps") == key:
+        return
+    say(f"installing the plugins' dependencies ({', '.join(PLUGIN_DEPENDENCIES)}) ...")
+    _run(
+        [
+            str(VENV / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *PLUGIN_DEPENDENCIES,
+        ],
+        "pip install of the plugins' dependencies",
+    )
+    _save_stamp("plugin-deps", key)
+
+
 def install_plugins() -> None:
     key = _digest(PLUGIN_SRC, _load_stamps().get("venv"))
     if _load_stamps().get("plugins") == key:
@@ -361,6 +386,7 @@ def install() -> dict[str, str]:
         )
     HOME.mkdir(exist_ok=True)
     install_localstack(py313)
+    install_plugin_dependencies()
     install_plugins()
     runtimes = install_runtimes()
     link_java(java_home)
@@ -413,6 +439,7 @@ def localstack_settings(p: int) -> dict[str, str]:
         "PROVIDER_OVERRIDE_BEDROCK_RUNTIME": "tollgate",
         "PROVIDER_OVERRIDE_BUDGETS": "tollgate",
         "PROVIDER_OVERRIDE_CE": "tollgate",
+        "PROVIDER_OVERRIDE_BCM_DATA_EXPORTS": "tollgate",
         # Cost Explorer prices what the Bedrock emulator served with Tollgate's catalogue
         "TOLLGATE_PRICE_CATALOGUE": str(ROOT / "functions" / "tollgate" / "data" / "models.json"),
         "TOLLGATE_LAMBDA_RUNTIMES": str(RUNTIMES),

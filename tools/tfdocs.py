@@ -10,8 +10,9 @@ python-hcl2.
     python tools/tfdocs.py --check   exit 1, naming the stale READMEs, when a table is out of date
 
 In the root README an object type is shown as ``object`` (``map(object)``, ...) linking to the
-variable's section of docs/terraform.md, as terraform-aws-modules do; the sub-modules' READMEs
-show the whole type. Either way the command fails when a linked section is missing.
+variable's section in docs/, as terraform-aws-modules do: the heading named after the variable
+(``### `budgets` ``, ``## Limits``), in docs/terraform.md or else in the page that owns the
+topic. The sub-modules' READMEs show the whole type. Both commands fail when a section is missing.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ import hcl2
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
-# Where the root module's object-typed variables are explained, one section per variable.
-ROOT_DOCS = "docs/terraform.md"
+# Where the root module's object-typed variables are explained: a heading named after each,
+# looked up in ROOT_DOCS first, then in the other pages of DOCS_DIR.
+DOCS_DIR = ROOT / "docs"
+ROOT_DOCS = DOCS_DIR / "terraform.md"
 
 
 def module_dirs(root: Path = ROOT) -> list[Path]:
@@ -77,6 +80,23 @@ def doc_sections(markdown: str) -> set[str]:
     return {anchor(m) for m in re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)}
 
 
+def section_links(names: Iterable[str], root_docs: Path, base: Path) -> dict[str, str | None]:
+    """Variable -> ``<page>#<anchor>`` of its section, relative to ``base`` (None: no section)."""
+    pages = [root_docs, *sorted(p for p in root_docs.parent.glob("*.md") if p != root_docs)]
+    headings = {page: doc_sections(page.read_text(encoding="utf-8")) for page in pages if page.exists()}
+    return {
+        name: next(
+            (
+                f"{page.relative_to(base).as_posix()}#{anchor(name)}"
+                for page, found in headings.items()
+                if anchor(name) in found
+            ),
+            None,
+        )
+        for name in names
+    }
+
+
 def linked_variables(module: Path) -> list[str]:
     """The variables whose type the tables link to their doc section (object types)."""
     return [
@@ -98,8 +118,8 @@ def _blocks(path: Path, kind: str) -> Iterable[tuple[str, dict[str, Any]]]:
     return [(_unquote(name), body) for block in parsed.get(kind, []) for name, body in block.items()]
 
 
-def render(module: Path, docs: str | None = None) -> str:
-    """The tables; with ``docs``, object types are compact and link to ``<docs>#<variable>``."""
+def render(module: Path, links: dict[str, str | None] | None = None) -> str:
+    """The tables; a variable in ``links`` has its object type compact, linking to its section."""
     lines = ["## Inputs", ""]
     variables = list(_blocks(module / "variables.tf", "variable"))
     if variables:
@@ -112,8 +132,8 @@ def render(module: Path, docs: str | None = None) -> str:
             default = "n/a" if required else f"`{_cell(_expression(body['default']))}`"
             description = _cell(_unquote(body.get("description", "")))
             kind = f"`{_cell(_expression(body.get('type', 'any')))}`"
-            if docs is not None and "object(" in kind:
-                kind = f"[{_compact(kind)}]({docs}#{anchor(name)})"
+            if links and links.get(name):
+                kind = f"[{_compact(kind)}]({links[name]})"
             lines.append(
                 f'| <a name="input_{name}"></a> `{name}` | {description} | {kind} | {default} '
                 f"| {'yes' if required else 'no'} |"
@@ -144,11 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail when a README's tables are stale")
     args = parser.parse_args(argv)
     stale = []
-    docs_path = ROOT / ROOT_DOCS
-    sections = doc_sections(docs_path.read_text(encoding="utf-8")) if docs_path.exists() else set()
-    missing = [name for name in linked_variables(ROOT) if anchor(name) not in sections]
+    links = section_links(linked_variables(ROOT), ROOT_DOCS, ROOT)
+    missing = [name for name, link in links.items() if link is None]
     if missing:
-        print(f"{ROOT_DOCS} needs a section (a heading) for each of: {', '.join(missing)}.", file=sys.stderr)
+        print(
+            f"docs/ needs a section (a heading named after the variable) for: {', '.join(missing)}.",
+            file=sys.stderr,
+        )
         return 1
     for module in module_dirs():
         readme = module / "README.md"
@@ -156,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             stale.append(f"{readme.relative_to(ROOT)} (missing)")
             continue
         current = readme.read_text(encoding="utf-8")
-        wanted = updated(current, render(module, ROOT_DOCS if module == ROOT else None))
+        wanted = updated(current, render(module, links if module == ROOT else None))
         if wanted != current:
             if args.check:
                 stale.append(str(readme.relative_to(ROOT)))

@@ -11,22 +11,25 @@ provider "aws" {
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
+  s3_use_path_style           = true # LocalStack's S3 at its endpoint, not <bucket>.<host>
 
   endpoints {
-    bedrock    = var.localstack_endpoint
-    budgets    = var.localstack_endpoint
-    ce         = var.localstack_endpoint
-    cloudwatch = var.localstack_endpoint
-    dynamodb   = var.localstack_endpoint
-    iam        = var.localstack_endpoint
-    kms        = var.localstack_endpoint
-    lambda     = var.localstack_endpoint
-    logs       = var.localstack_endpoint
-    scheduler  = var.localstack_endpoint
-    sfn        = var.localstack_endpoint
-    sns        = var.localstack_endpoint
-    sts        = var.localstack_endpoint
-    xray       = var.localstack_endpoint
+    bcmdataexports = var.localstack_endpoint
+    bedrock        = var.localstack_endpoint
+    budgets        = var.localstack_endpoint
+    ce             = var.localstack_endpoint
+    cloudwatch     = var.localstack_endpoint
+    dynamodb       = var.localstack_endpoint
+    iam            = var.localstack_endpoint
+    s3             = var.localstack_endpoint
+    kms            = var.localstack_endpoint
+    lambda         = var.localstack_endpoint
+    logs           = var.localstack_endpoint
+    scheduler      = var.localstack_endpoint
+    sfn            = var.localstack_endpoint
+    sns            = var.localstack_endpoint
+    sts            = var.localstack_endpoint
+    xray           = var.localstack_endpoint
   }
 }
 
@@ -74,6 +77,8 @@ module "tollgate" {
   # The project's LocalStack plugins emulate Cost Explorer and Budgets (docs/reporting.md).
   cost_allocation_tags = { enabled = var.cost_allocation_tags_enabled }
   budgets              = var.budgets
+  # The local Data Exports writes the CUR 2.0 Parquet from what the emulator served.
+  cost_export = { enabled = var.cost_export_enabled, force_destroy = true }
 
   # What differs from the module's defaults because this is LocalStack on this machine:
   metrics_sink                 = "cloudwatch_api" # LocalStack does not extract EMF from the logs

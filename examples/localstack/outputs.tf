@@ -109,3 +109,8 @@ output "caller_policy_json" {
   description = "IAM policy (JSON) an application's role needs to call the state machine."
   value       = module.tollgate.caller_policy_json
 }
+
+output "cost_export" {
+  description = "The CUR 2.0 export that tollgate report --source cur reads."
+  value       = module.tollgate.cost_export
+}

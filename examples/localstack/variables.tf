@@ -144,3 +144,9 @@ variable "budgets" {
     support  = { amount_usd = 1 }
   }
 }
+
+variable "cost_export_enabled" {
+  description = "Create the CUR 2.0 export (the local Data Exports emulation delivers it within seconds)."
+  type        = bool
+  default     = false
+}

@@ -5,7 +5,9 @@ Without APPLICATION items in the table, tags are self-asserted (any applicationI
 environment is accepted). With at least one, a request whose applicationId is not registered, or
 whose costCenter, environment or route is not among its application's, is invalid. A list that an
 application leaves out (null) allows any value of that tag, and its absence; a list it gives makes
-the tag required and one of the listed values.
+the tag required and one of the listed values. A registry is on as soon as the table holds an
+APPLICATION item, usable or not: one whose items cannot be used refuses every applicationId (it fails
+closed), never turns itself off.
 
 With attribution profiles (the module's default when a registry is set), an application's item
 also maps ``<model id>|<cost center>|<environment>`` to the application inference profile that
@@ -15,9 +17,11 @@ An application with such a map never calls a model route's model directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tollgate.observability import logger
 
 ITEM_KIND = "APPLICATION"
 UNASSIGNED = "unassigned"
@@ -70,6 +74,45 @@ def application_from_item(item: Mapping[str, Any]) -> Application:
     )
 
 
+class Registry(dict[str, Application]):
+    """The registry as read from the table: the usable applications by applicationId, and the
+    entries that cannot be used (``unusable``: applicationId -> why). It is on (true) when it has
+    any entry, usable or not."""
+
+    def __init__(
+        self, applications: Mapping[str, Application] | None = None, unusable: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(applications or {})
+        self.unusable = dict(unusable or {})
+
+    def __bool__(self) -> bool:
+        return len(self) > 0 or bool(self.unusable)
+
+
+def registry_from_items(items: Iterable[Mapping[str, Any]]) -> Registry:
+    """The registry from APPLICATION items; an item that cannot be used is left out (its application
+    is refused, and an ERROR line says why)."""
+    applications, unusable = {}, {}
+    for item in items:
+        try:
+            application = application_from_item(item)
+        except ApplicationConfigError as error:
+            logger.error(
+                "Ignoring an application that cannot be used",
+                extra={"applicationId": item.get("sk"), "error": str(error)},
+            )
+            unusable[str(item.get("sk"))] = str(error)
+            continue
+        applications[application.application_id] = application
+    if unusable and not applications:
+        logger.error(
+            "The application registry has no usable application: every request is refused until its "
+            "items are fixed",
+            extra={"unusable": sorted(unusable)},
+        )
+    return Registry(applications, unusable)
+
+
 def registry_problems(
     applications: Mapping[str, Application], tags: Mapping[str, Any], route_name: str | None
 ) -> list[tuple[str, str]]:
@@ -79,6 +122,24 @@ def registry_problems(
     if application_id is None:
         return []
     application = applications.get(application_id)
+    unusable: Mapping[str, str] = getattr(applications, "unusable", {})
+    if application is None and application_id in unusable:
+        return [
+            (
+                "tags.applicationId",
+                f"Application '{application_id}' is in the application registry, but its entry cannot be "
+                f"used ({unusable[application_id]}): its requests are refused until the platform team "
+                "fixes it.",
+            )
+        ]
+    if application is None and unusable and len(applications) == 0:
+        return [
+            (
+                "tags.applicationId",
+                "The application registry cannot be used: none of its entries is valid, so every "
+                "request is refused until the platform team fixes it.",
+            )
+        ]
     if application is None:
         return [
             (

@@ -4,6 +4,7 @@
     tollgate invoke --file request.json --json
     tollgate usage
     tollgate report --by costCenter --html report.html
+    tollgate dashboard --html dashboard.html
 
 The state machine and the table come from flags, from TOLLGATE_STATE_MACHINE_ARN /
 TOLLGATE_TABLE_NAME, or from `terraform output -json` in --terraform-dir. The standard AWS
@@ -404,6 +405,36 @@ def _optional_output(resolver: Resolver, name: str) -> str | None:
     return str(value) if value else None
 
 
+def _cur_reader(args: argparse.Namespace, resolver: Resolver, client: Any) -> Any:
+    """The bill from the CUR 2.0 export: Athena when a table is named, else DuckDB over the
+    export's Parquet objects (bucket/prefix/export from the flags or the cost_export output)."""
+    from tollgate.report import cur
+
+    if args.athena_table:
+        try:
+            table = cur.AthenaTable(
+                database=args.athena_database or "",
+                table=args.athena_table,
+                workgroup=args.athena_workgroup,
+                output_location=args.athena_output,
+            )
+        except cur.CurError as e:
+            raise CliError(str(e)) from None
+        return lambda keys, since, until: cur.athena_daily(client("athena"), table, keys, since, until)
+    _optional_output(resolver, "cost_export")
+    export = (resolver._outputs or {}).get("cost_export") or {}
+    bucket = args.cur_bucket or export.get("bucket")
+    name = args.cur_export or export.get("export_name")
+    prefix = args.cur_prefix if args.cur_prefix is not None else export.get("prefix", "")
+    if not bucket or not name:
+        raise CliError(
+            "--source cur needs the export's --cur-bucket and --cur-export (or the module's cost_export "
+            "output: set cost_export.enabled), or --athena-table and --athena-database"
+        )
+    where = cur.CurLocation(bucket=bucket, prefix=prefix or "", export_name=name)
+    return lambda keys, since, until: cur.duckdb_daily(client("s3"), where, keys, since, until)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tollgate.report import Period, build_report, render
 
@@ -429,6 +460,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             clients[service] = aws_client(args, service)
         return clients[service]
 
+    bill = _cur_reader(args, resolver, client) if args.source == "cur" else None
     try:
         report = build_report(
             client,
@@ -438,9 +470,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             table=table,
             cost_explorer=not args.no_cost_explorer,
             services=args.ce_service,
+            bill=bill,
         )
-    except ValueError as e:
+    except ValueError as e:  # CurError too
         raise CliError(str(e)) from None
+    except (BotoCoreError, ClientError) as e:
+        raise CliError(f"the CUR 2.0 export could not be read: {e}") from None
     if args.html:
         from tollgate.report.html import as_html
 
@@ -456,6 +491,55 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(render.as_csv(report), end="")
     else:
         print(render.as_text(report, rich=sys.stdout.isatty()))
+        if args.html:
+            print(f"\nwrote {args.html}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """The module's CloudWatch dashboard as CloudWatch holds it, drawn here with its data."""
+    from tollgate.report import dashboard
+
+    name = (
+        args.name
+        or os.environ.get("TOLLGATE_DASHBOARD_NAME")
+        or _optional_output(Resolver(args), "dashboard_name")
+    )
+    if not name:
+        raise CliError(
+            f"no dashboard_name in the Terraform outputs of {args.terraform_dir} "
+            "(create_dashboard = false?); pass --name or set TOLLGATE_DASHBOARD_NAME"
+        )
+    try:
+        start, end = dashboard.time_range(args.hours)
+        clients: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in clients:
+                clients[service] = aws_client(args, service)
+            return clients[service]
+
+        body = dashboard.load_body(client("cloudwatch"), name)
+        panels = dashboard.panels(client, body, start, end)
+    except dashboard.DashboardError as e:
+        raise CliError(f"dashboard {name}: {e}") from None
+    if args.html:
+        try:
+            page = dashboard.as_html(name, panels, start, end)
+        except ImportError:
+            raise CliError("--html needs plotly: pip install plotly (see requirements/dev.txt)") from None
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+    if args.json:
+        document = {
+            "dashboard": name,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "widgets": [p.as_dict() for p in panels],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(dashboard.as_text(panels))
         if args.html:
             print(f"\nwrote {args.html}")
     return 0
@@ -556,12 +640,39 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--no-cost-explorer", action="store_true", help="do not call Cost Explorer")
     report.add_argument(
+        "--source",
+        choices=["cost-explorer", "cur"],
+        default="cost-explorer",
+        help="the bill: Cost Explorer (default) or the CUR 2.0 export (also allows --by iamPrincipal)",
+    )
+    cur_args = report.add_argument_group("the CUR 2.0 export (--source cur; default: the cost_export output)")
+    cur_args.add_argument("--cur-bucket", help="the export's S3 bucket (read with DuckDB)")
+    cur_args.add_argument("--cur-prefix", help="the export's S3 prefix")
+    cur_args.add_argument("--cur-export", help="the export's name")
+    cur_args.add_argument("--athena-table", help="read through Athena: the table over the export")
+    cur_args.add_argument("--athena-database", help="its Glue database")
+    cur_args.add_argument("--athena-workgroup", default="primary", help="Athena workgroup (default primary)")
+    cur_args.add_argument("--athena-output", help="s3:// location for results, if the workgroup sets none")
+    report.add_argument(
         "--ce-service",
         action="append",
         help="Cost Explorer service name to count (repeatable; default Amazon Bedrock and the "
         "'... (Amazon Bedrock Edition)' Marketplace names Cost Explorer lists for the period)",
     )
     report.set_defaults(func=cmd_report)
+    board = commands.add_parser(
+        "dashboard",
+        parents=[common],
+        help="the module's CloudWatch dashboard, drawn locally from the body CloudWatch holds",
+        description="Reads the dashboard's body (GetDashboard) and each widget's data, prints a "
+        "summary and, with --html, draws the widgets at their places on one self-contained page.",
+    )
+    board.add_argument("--name", help="dashboard name (else TOLLGATE_DASHBOARD_NAME or Terraform's)")
+    board.add_argument(
+        "--hours", type=float, default=3.0, help="time range: the last HOURS (default 3, the console's)"
+    )
+    board.add_argument("--html", metavar="FILE", help="write the dashboard as a self-contained HTML page")
+    board.set_defaults(func=cmd_dashboard)
     models = commands.add_parser(
         "models", parents=[common], help="every route with the lifecycle Bedrock reports for its model"
     )

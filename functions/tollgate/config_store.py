@@ -13,7 +13,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tollgate.applications import ITEM_KIND, Application, ApplicationConfigError, application_from_item
+from tollgate.applications import ITEM_KIND, Registry, registry_from_items
 from tollgate.catalogue import Catalogue
 from tollgate.limits import Limit, LimitConfigError, limit_from_item
 from tollgate.observability import logger
@@ -54,10 +54,10 @@ class ConfigStore:
     def limits(self) -> list[Limit]:
         return self._cached("LIMIT", _limits_from_items)
 
-    def applications(self) -> dict[str, Application]:
-        """The application registry by applicationId; empty when the table holds no APPLICATION
-        items (the registry is off)."""
-        return self._cached(ITEM_KIND, _applications_from_items)
+    def applications(self) -> Registry:
+        """The application registry by applicationId; empty and false when the table holds no
+        APPLICATION items (the registry is off)."""
+        return self._cached(ITEM_KIND, registry_from_items)
 
     def _cached(self, pk: str, build: Callable[[list[dict[str, Any]]], Any]) -> Any:
         key = (self.table_name, pk)
@@ -105,19 +105,3 @@ def _limits_from_items(items: list[dict[str, Any]]) -> list[Limit]:
                 "Ignoring a limit that cannot be used", extra={"limitId": item.get("sk"), "error": str(error)}
             )
     return limits
-
-
-def _applications_from_items(items: list[dict[str, Any]]) -> dict[str, Application]:
-    applications = {}
-    for item in items:
-        try:
-            application = application_from_item(item)
-        except ApplicationConfigError as error:
-            # Left out, the application is refused (fails closed) and the ERROR line says why.
-            logger.error(
-                "Ignoring an application that cannot be used",
-                extra={"applicationId": item.get("sk"), "error": str(error)},
-            )
-            continue
-        applications[application.application_id] = application
-    return applications

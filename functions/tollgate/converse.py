@@ -72,14 +72,23 @@ def parse_converse_response(response: Mapping[str, Any]) -> dict[str, Any]:
     content = ((response.get("output") or {}).get("message") or {}).get("content") or []
     text = "".join(block["text"] for block in content if "text" in block)
     reported = response.get("usage") or {}
-    input_tokens = int(reported.get("inputTokens", 0))
-    output_tokens = int(reported.get("outputTokens", 0))
+    input_tokens = _count(reported.get("inputTokens", 0))
+    output_tokens = _count(reported.get("outputTokens", 0))
+    both = isinstance(input_tokens, int) and isinstance(output_tokens, int)
     usage = {
         "inputTokens": input_tokens,
         "outputTokens": output_tokens,
-        "totalTokens": int(reported.get("totalTokens", input_tokens + output_tokens)),
+        "totalTokens": _count(reported.get("totalTokens", input_tokens + output_tokens if both else None)),
     }
     for cache_field in ("cacheReadInputTokens", "cacheWriteInputTokens"):
         if cache_field in reported:
-            usage[cache_field] = int(reported[cache_field])
+            usage[cache_field] = _count(reported[cache_field])
     return {"text": text, "stopReason": response.get("stopReason"), "usage": usage}
+
+
+def _count(value: Any) -> Any:
+    """A token count as reported: a whole number as an int, anything else unchanged, so that the
+    success output sees it and charges the estimate instead (outcome.success_output)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -24,11 +24,12 @@ import hashlib
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -46,7 +47,7 @@ from tollgate.limits import (
 )
 from tollgate.observability import logger
 from tollgate.states import Decision, DenialReason, State
-from tollgate.values import dynamodb_safe, json_safe
+from tollgate.values import cost_problem, dynamodb_safe, json_safe, usage_problem
 
 MAX_TRANSACTION_ITEMS = 100
 RETRYABLE_REASONS = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
@@ -54,11 +55,18 @@ THROTTLED_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # The sparse index of open leases: only open reservations carry these two attributes.
 LEASE_INDEX = "leases"
 LEASE_ATTRIBUTE, LEASE_EXPIRY_ATTRIBUTE, OPEN_LEASE = "lease", "leaseExpiresAt", "OPEN"
+# An expired reservation's close (a retry's takeover or a sweep) leaves, in the same transaction, an
+# item under this lease value: the dead execution whose outcome the sweeper still has to record.
+UNRECORDED = "UNRECORDED"
 RECORD_MARK_SECONDS = 7 * 86_400
+# A conditional write's own ID: its SDK retry, refused because the write already happened, finds
+# this ID and knows the write is its own (the invoking mark, the record claim).
+WRITE_ID_ATTRIBUTE = "writeId"
 # Re-taking a closed reservation: a released or charged one, for the same request.
 RETAKABLE = (State.RELEASED, State.CHARGED)
 
 _serializer = TypeSerializer()
+_T = TypeVar("_T")
 
 
 class LedgerBusy(Exception):
@@ -357,8 +365,8 @@ class Ledger:
             raise LedgerBusy(
                 f"The reservation for request {request_id} was cancelled without a reason; retry."
             )
-        totals = self._sharded_totals([plan for plan, _ in exceeded])
-        described = [plan.describe(totals.get(plan.sk, _used(item))) for plan, item in exceeded]
+        totals = self._denial_detail(lambda: self._sharded_totals([plan for plan, _ in exceeded]), request_id)
+        described = [plan.describe(_denied_used(plan, item, totals)) for plan, item in exceeded]
         waits = [retry_after_seconds(plan.window_end, now) for plan, _ in exceeded]
         # The limit named is the one that keeps the request out longest.
         named = max(range(len(exceeded)), key=lambda i: (waits[i], -plans.index(exceeded[i][0])))
@@ -368,7 +376,13 @@ class Ledger:
         self, ref: RequestRef, execution_id: str, print_: str, plans: list[CounterPlan], now: datetime
     ) -> dict[str, Any] | None:
         enforced = [plan for plan in plans if plan.limit.enforce]
-        items = self._batch_get([ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys])
+        keys = [ref.key] + [_shard_key(key) for plan in enforced for key in plan.shard_keys]
+        items = self._denial_detail(lambda: self._batch_get(keys), ref.request_id)
+        if items is None:
+            # Decided without the read: the request needs more than a whole ceiling. (A settled
+            # request's replay needed the read too: the caller retries and gets it then.)
+            unread = [plan.describe(None) for plan in enforced if not plan.fits_at_all]
+            return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, unread[0], unread, None)
         existing = items.get((ref.pk, "RESERVATION"))
         if existing and not (existing.get("state") in RETAKABLE and existing.get("fingerprint") == print_):
             result = self._existing_reservation(ref, execution_id, print_, existing, now)
@@ -383,6 +397,19 @@ class Ledger:
                 named = described[-1]
         # More than a whole ceiling can never fit: there is no time after which to retry.
         return _denied(ref.request_id, DenialReason.LIMIT_EXCEEDED, named, described, None)
+
+    def _denial_detail(self, read: Callable[[], _T], request_id: str) -> _T | None:
+        """A read that only adds detail to a denial already decided (the used totals, a stored
+        reservation): None, logged, when DynamoDB fails it. The denial stands either way: fail_open
+        applies only when the ledger could not decide, never to a decision it reached."""
+        try:
+            return read()
+        except (BotoCoreError, ClientError, LedgerUnavailable) as error:
+            logger.warning(
+                "Could not read the counters for the denial's detail; denied with the detail at hand",
+                extra={"requestId": request_id, "error": str(error), "errorCode": _error_code(error)},
+            )
+            return None
 
     def _shadow_denials(self, plans: list[CounterPlan]) -> list[dict[str, Any]]:
         """Shadow limits that this request took past their ceiling (read back after the reserve)."""
@@ -443,16 +470,12 @@ class Ledger:
 
     def mark_invoking(self, ref: RequestRef, execution_id: str) -> Mark:
         """Mark the reservation ``invoking`` before the model is called (conditional: only the
-        holding execution, only from ``reserved``)."""
-        refused = _unless_condition_fails(
-            self.client.update_item,
-            **_mark_request(self.table_name, ref, execution_id, State.RESERVED, State.INVOKING, self.clock()),
-        )
-        if refused is None:
+        holding execution, only from ``reserved``). The SDK's retry of this same write (its first
+        response lost) finds its own write ID on the item and is ``marked``; an earlier attempt of
+        the execution left another one, and is ``already_invoking``."""
+        old, own = self._move_mark(ref, execution_id, State.RESERVED, State.INVOKING)
+        if own:
             return {"mark": "marked", "state": str(State.INVOKING)}
-        old = deserialize(refused.response["Item"]) if refused.response.get("Item") else None
-        if old is None:
-            old = self._get_reservation(ref)
         state = (old or {}).get("state") or State.ABSENT
         if state == State.INVOKING and (old or {}).get("executionId") == execution_id:
             return {"mark": "already_invoking", "state": str(state)}
@@ -461,11 +484,32 @@ class Ledger:
     def unmark_invoking(self, ref: RequestRef, execution_id: str) -> bool:
         """Take the mark back after an error that proves the model did not run, so that the state
         machine's retry may call it. False when the mark was not there to take back."""
-        refused = _unless_condition_fails(
-            self.client.update_item,
-            **_mark_request(self.table_name, ref, execution_id, State.INVOKING, State.RESERVED, self.clock()),
+        return self._move_mark(ref, execution_id, State.INVOKING, State.RESERVED)[1]
+
+    def _move_mark(
+        self, ref: RequestRef, execution_id: str, old: State, new: State
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Move the holding execution's reservation from ``old`` to ``new``: (the item as the
+        refused condition found it, or None; whether the move is this call's own). A write that is
+        refused because it already happened (a retry of the same request, with the same write ID) is
+        this call's own."""
+        write_id = uuid.uuid4().hex
+        request = _mark_request(self.table_name, ref, execution_id, old, new, self.clock(), write_id)
+        refused = _unless_condition_fails(self.client.update_item, **request)
+        if refused is None:
+            return None, True
+        found = deserialize(refused.response["Item"]) if refused.response.get("Item") else None
+        if found is None:
+            found = self._get_reservation(ref)
+        own = (
+            found is not None
+            and found.get("state") == new
+            and found.get("executionId") == execution_id
+            and found.get(WRITE_ID_ATTRIBUTE) == write_id
         )
-        return refused is None
+        if own:
+            logger.info("The mark's first write went through (its response was lost): done")
+        return found, own
 
     # --- settle, release, charge, resolve ---------------------------------------------------------------
 
@@ -484,11 +528,24 @@ class Ledger:
         workflow passes them on). With them, the settle is one conditional transaction, no read
         first: the condition (open, held by this execution) also guarantees they are the item's,
         since an execution only ever holds the reservation it reserved. If the condition fails or
-        the transaction meets contention, it settles as without them (read, decide, write)."""
-        actual = Amounts.from_usage(usage, cost_usd)
+        the transaction meets contention, it settles as without them (read, decide, write).
 
-        def delta_for(unit: str, reserved: Decimal) -> Decimal:
-            return actual.of(unit) - reserved
+        A usage or cost that cannot be counted (negative, not a whole number, not a number) is
+        unknown: it settles at the estimate (no counter moves), logged; no report can take a counter
+        below what was admitted and settled."""
+        problem = usage_problem(usage) or cost_problem(cost_usd)
+        delta_for: Callable[[str, Decimal], Decimal]
+        if problem is not None:
+            logger.warning(
+                f"The usage to settle cannot be counted ({problem}): settled at the estimate",
+                extra={"requestId": ref.request_id},
+            )
+            delta_for = _charge_delta
+        else:
+            actual = Amounts.from_usage(usage, cost_usd)
+
+            def delta_for(unit: str, reserved: Decimal) -> Decimal:
+                return actual.of(unit) - reserved
 
         extra = {"#result": ("result", dynamodb_safe(result))}
         if counters is not None:
@@ -556,11 +613,57 @@ class Ledger:
                 swept.append({"item": item, "closure": closure})
         return swept
 
+    def unrecorded(self) -> list[dict[str, Any]]:
+        """The dead executions whose expired reservation was closed (by a retry that took it over,
+        or a sweep) and whose outcome may not be recorded yet: ``{executionId, requestId,
+        applicationId, state, dimensions}``, read consistently (the index projects few attributes)."""
+        found, start = [], None
+        while True:
+            page = self.client.query(
+                TableName=self.table_name,
+                IndexName=LEASE_INDEX,
+                KeyConditionExpression=f"{LEASE_ATTRIBUTE} = :unrecorded",
+                ExpressionAttributeValues=_values({":unrecorded": UNRECORDED}),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            for entry in page.get("Items", []):
+                key = {"pk": entry["pk"], "sk": entry["sk"]}
+                item = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get(
+                    "Item"
+                )
+                if item and LEASE_ATTRIBUTE in item:  # the index may lag behind a clear
+                    found.append(deserialize(item))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+    def clear_unrecorded(self, execution_id: str) -> None:
+        """Take a dead execution out of :meth:`unrecorded` once its outcome is recorded (the item
+        stays, without its lease, until its TTL)."""
+        _unless_condition_fails(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=_values({"pk": execution_id, "sk": UNRECORDED}),
+            UpdateExpression=f"REMOVE {LEASE_ATTRIBUTE}, {LEASE_EXPIRY_ATTRIBUTE}",
+            ConditionExpression="attribute_exists(pk)",
+        )
+
     def claim_record(self, execution_id: str) -> bool:
         """Claim the right to emit an execution's metrics (once per execution, whoever asks:
-        Record, a retried Record, RecordFallback or the sweeper). False when already claimed."""
-        request = _record_mark_request(self.table_name, execution_id, self.clock())
-        return _unless_condition_fails(self.client.put_item, **request) is None
+        Record, a retried Record, RecordFallback or the sweeper). False when already claimed by
+        another call; True when the mark found is this call's own (the SDK retried the put after
+        its first response was lost). The mark found comes with the refusal (ALL_OLD): the
+        functions that claim may only put the mark, not read it."""
+        write_id = uuid.uuid4().hex
+        request = _record_mark_request(self.table_name, execution_id, self.clock(), write_id)
+        refused = _unless_condition_fails(self.client.put_item, **request)
+        if refused is None:
+            return True
+        found = deserialize(refused.response["Item"]) if refused.response.get("Item") else {}
+        own = found.get(WRITE_ID_ATTRIBUTE) == write_id
+        if own:
+            logger.info("The record mark's first write went through (its response was lost): claimed")
+        return own
 
     def _close(
         self,
@@ -591,6 +694,8 @@ class Ledger:
                 marked = existing.get("state") == State.INVOKING
                 new_state, delta_for = (State.CHARGED, _charge_delta) if marked else unmarked
             deltas, items = _closing_writes(self.table_name, existing.get("counters") or [], delta_for, now)
+            if expired:  # its execution died: it is counted once from this item (sweeper, R1)
+                items.append(_unrecorded_put_request(self.table_name, existing, new_state, now))
             items.append(
                 _reservation_close_request(
                     self.table_name, ref, execution_id, (existing["state"],), new_state, now, extra
@@ -843,6 +948,16 @@ def _raised_alerting_counters(
     ]
 
 
+def _denied_used(
+    plan: CounterPlan, item: Mapping[str, Any] | None, totals: Mapping[str, Decimal] | None
+) -> Decimal | None:
+    """What a denial reports as used: a sharded limit's total over its shards (None when they could
+    not be read: the one full shard is not the limit's use), else the counter's own ``used``."""
+    if plan.limit.shards > 1:
+        return None if totals is None else totals.get(plan.sk, _used(item))
+    return _used(item)
+
+
 def _used(item: Mapping[str, Any] | None) -> Decimal:
     return Decimal((item or {}).get("used", 0))
 
@@ -980,17 +1095,24 @@ def _reservation_put_request(
 
 
 def _mark_request(
-    table: str, ref: RequestRef, execution_id: str, old: State, new: State, now: datetime
+    table: str, ref: RequestRef, execution_id: str, old: State, new: State, now: datetime, write_id: str
 ) -> dict[str, Any]:
     return {
         "TableName": table,
         "Key": ref.key,
-        "UpdateExpression": "SET #state = :new, updatedAt = :now",
+        # The write ID tells this write's SDK retry that the write it finds is its own.
+        "UpdateExpression": f"SET #state = :new, updatedAt = :now, {WRITE_ID_ATTRIBUTE} = :writeId",
         # Only the holding execution moves its own open reservation.
         "ConditionExpression": "#state = :old AND executionId = :exec",
         "ExpressionAttributeNames": {"#state": "state"},
         "ExpressionAttributeValues": _values(
-            {":new": new.value, ":old": old.value, ":exec": execution_id, ":now": _iso(now)}
+            {
+                ":new": new.value,
+                ":old": old.value,
+                ":exec": execution_id,
+                ":now": _iso(now),
+                ":writeId": write_id,
+            }
         ),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
@@ -1049,7 +1171,27 @@ def _reservation_close_request(
     }
 
 
-def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[str, Any]:
+def _unrecorded_put_request(
+    table: str, existing: Mapping[str, Any], new_state: State, now: datetime
+) -> dict[str, Any]:
+    """The dead execution of an expired reservation, for the sweeper to record (keyed like the
+    record mark, by the execution, so a second close of the same execution writes the same item)."""
+    item = {
+        "pk": str(existing.get("executionId")),
+        "sk": UNRECORDED,
+        "executionId": str(existing.get("executionId")),
+        "requestId": existing.get("requestId"),
+        "applicationId": existing.get("applicationId"),
+        "state": new_state.value,
+        "dimensions": dict(existing.get("dimensions") or {}),
+        LEASE_ATTRIBUTE: UNRECORDED,
+        LEASE_EXPIRY_ATTRIBUTE: int(now.timestamp()),
+        "expiresAt": int(now.timestamp()) + RECORD_MARK_SECONDS,
+    }
+    return {"Put": {"TableName": table, "Item": _values(item)}}
+
+
+def _record_mark_request(table: str, execution_id: str, now: datetime, write_id: str) -> dict[str, Any]:
     return {
         "TableName": table,
         "Item": _values(
@@ -1058,7 +1200,9 @@ def _record_mark_request(table: str, execution_id: str, now: datetime) -> dict[s
                 "sk": "RECORD",
                 "recordedAt": _iso(now),
                 "expiresAt": int(now.timestamp()) + RECORD_MARK_SECONDS,
+                WRITE_ID_ATTRIBUTE: write_id,  # this claim's own, for its SDK retry to recognise
             }
         ),
         "ConditionExpression": "attribute_not_exists(pk)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tollgate.catalogue import as_decimal
+from tollgate.catalogue import as_decimal, strip_geo_prefix
 
 WINDOWS = ("minute", "hour", "day", "month")
 UNITS = ("requests", "input_tokens", "output_tokens", "total_tokens", "usd")
@@ -294,8 +294,21 @@ def _matches(key: str, wanted: str, context: Mapping[str, Any], values: Mapping[
     if wanted == EACH_VALUE:
         return True
     if key == "model":
-        return wanted in (context["route"], context.get("baseRoute"), context.get("modelId"))
+        return wanted in model_names(context)
     return wanted == values[key]
+
+
+def model_names(context: Mapping[str, Any]) -> set[str]:
+    """The names a ``model`` scope matches a request by: its route, the alias that route copies
+    from, the model ID or profile ARN it calls, and the model behind it (its base model ID, and
+    that ID without a system profile's geography prefix), so a limit on a model ID holds on every
+    route that reaches the model, while a limit on a route or profile holds on that one only."""
+    names = {str(context["route"])}
+    names.update(str(v) for v in (context.get("baseRoute"), context.get("modelId")) if v)
+    base = context.get("baseModelId")
+    if base:
+        names.update((str(base), strip_geo_prefix(str(base).rsplit("/", 1)[-1])))
+    return names
 
 
 def plan_counters(

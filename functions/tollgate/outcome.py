@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from tollgate.catalogue import as_decimal
 from tollgate.metrics import DIMENSIONS
+from tollgate.observability import logger
 from tollgate.payload import REPLAY_MAX_BYTES, json_bytes, response_budget_bytes, truncate_json_text
 from tollgate.pricing import Prices
 from tollgate.shapes import RecordResult
 from tollgate.states import Decision, DenialReason, Outcome, State
+from tollgate.values import USAGE_COUNTS, usage_problem
 
 SUCCEEDED, DENIED, FAILED, INVALID = Outcome.SUCCEEDED, Outcome.DENIED, Outcome.FAILED, Outcome.INVALID
 FAIL_ERRORS = {DENIED: "RateLimitExceeded", FAILED: "InvocationFailed", INVALID: "ValidationError"}
@@ -26,14 +30,25 @@ UNRESOLVED = "unresolved"
 def success_output(context: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
     """The success output from the context and a parsed Converse result (text, stopReason, usage,
     latencyMs). Cost is the real usage at the route's prices, cache reads and cache writes each at
-    their own price (pricing.py)."""
+    their own price (pricing.py). A usage that cannot be counted (negative, not a whole number,
+    missing) is unknown: the output, the metrics and the ledger then carry the estimate."""
     usage = result["usage"]
-    cost = Prices.from_payload(context["prices"]).cost_usd(
-        usage["inputTokens"],
-        usage["outputTokens"],
-        usage.get("cacheReadInputTokens", 0),
-        usage.get("cacheWriteInputTokens", 0),
-    )
+    problem = usage_problem(usage)
+    if problem is not None:
+        logger.warning(
+            f"The reported usage cannot be counted ({problem}): charged at the estimate",
+            extra={"requestId": context["requestId"], "modelId": context["modelId"]},
+        )
+        estimate = context["estimate"]
+        usage = {name: int(estimate[name]) for name in USAGE_COUNTS}
+        cost = as_decimal(estimate["costUsd"]) or Decimal(0)
+    else:
+        cost = Prices.from_payload(context["prices"]).cost_usd(
+            usage["inputTokens"],
+            usage["outputTokens"],
+            usage.get("cacheReadInputTokens", 0),
+            usage.get("cacheWriteInputTokens", 0),
+        )
     return {
         "requestId": context["requestId"],
         "modelId": context["modelId"],
@@ -275,9 +290,11 @@ def _denial_cause(denial: Mapping[str, Any], request_id: str | None) -> dict[str
         )
     elif limit:
         scope = ", ".join(f"{k}={v}" for k, v in sorted((limit.get("scope") or {}).items())) or "everything"
+        # used is None when the counters could not be read for the detail (the denial stands).
+        use = "its use could not be read" if limit.get("used") is None else f"{limit.get('used')} is used"
         message = (
             f"Request denied by limit '{limit.get('id')}' ({limit.get('unit')} per {limit.get('window')} for "
-            f"{scope}): the limit is {limit.get('limit')}, {limit.get('used')} is used and this request "
+            f"{scope}): the limit is {limit.get('limit')}, {use} and this request "
             f"needs {limit.get('requested')}."
         )
         if retry_after is None:

@@ -7,7 +7,7 @@ falls back to the catalogue's aliases, so a bare deployment (or a test) still se
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from tollgate.catalogue import Catalogue, as_decimal
@@ -29,6 +29,8 @@ class Route:
     default_max_tokens: int | None = None
     cache_read_usd_per_1k: Decimal | None = None
     cache_write_usd_per_1k: Decimal | None = None
+    # A base model ID called directly: the routes to that model whose caps and prices it takes.
+    terms_from: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,21 +104,55 @@ def find_route(model: str, routes: Mapping[str, Route], *, allow_direct_model_id
     for route in sorted(routes.values(), key=lambda r: r.name):
         if route.model_id == model:
             return route
-    for route in sorted(routes.values(), key=lambda r: (r.kind != KIND_MODEL, r.name)):
-        if route.base_model_id == model:
-            # The model behind a profile, called directly: its own route, but limits scoped to the
-            # alias the profile copies from still apply through baseRoute.
-            return Route(
-                name=model,
-                kind=KIND_MODEL,
-                model_id=model,
-                base_model_id=model,
-                base_route=route.base_route or (route.name if route.kind == KIND_MODEL else None),
-            )
-    return None
+    reaching = sorted(
+        (r for r in routes.values() if r.base_model_id == model), key=lambda r: (r.kind != KIND_MODEL, r.name)
+    )
+    if not reaching:
+        return None
+    # The model behind profiles, called directly: its own route with the strictest terms of the
+    # routes that reach it (resolve), and limits scoped to the alias the first one copies from
+    # still apply through baseRoute.
+    first = reaching[0]
+    return Route(
+        name=model,
+        kind=KIND_MODEL,
+        model_id=model,
+        base_model_id=model,
+        base_route=first.base_route or (first.name if first.kind == KIND_MODEL else None),
+        terms_from=tuple(reaching),
+    )
 
 
 def resolve(route: Route, catalogue: Catalogue) -> ResolvedRoute:
+    """A route with the catalogue's defaults filled in; a base model ID called directly takes the
+    strictest terms of the routes that reach it: the lowest max_tokens cap and default, and the
+    highest of each price, so no route's cap or price is escaped by naming the model instead."""
+    own = _resolve_one(route, catalogue)
+    if not route.terms_from:
+        return own
+    terms = [_resolve_one(r, catalogue) for r in route.terms_from]
+    return replace(
+        own,
+        input_usd_per_1k=_highest(t.input_usd_per_1k for t in terms),
+        output_usd_per_1k=_highest(t.output_usd_per_1k for t in terms),
+        # A route without a cache price prices cache tokens as input tokens.
+        cache_read_usd_per_1k=_highest(_or(t.cache_read_usd_per_1k, t.input_usd_per_1k) for t in terms),
+        cache_write_usd_per_1k=_highest(_or(t.cache_write_usd_per_1k, t.input_usd_per_1k) for t in terms),
+        max_tokens=min(t.max_tokens for t in terms),
+        default_max_tokens=min(t.default_max_tokens for t in terms),
+    )
+
+
+def _highest(prices: Iterable[Decimal | None]) -> Decimal | None:
+    known = [p for p in prices if p is not None]
+    return max(known) if known else None
+
+
+def _or(price: Decimal | None, fallback: Decimal | None) -> Decimal | None:
+    return fallback if price is None else price
+
+
+def _resolve_one(route: Route, catalogue: Catalogue) -> ResolvedRoute:
     info = catalogue.model(route.base_model_id)
     max_tokens = route.max_tokens or info.max_tokens
     return ResolvedRoute(

@@ -61,3 +61,8 @@ output "package" {
     s3_object_version = aws_lambda_function.this.s3_object_version
   }
 }
+
+output "role_tags" {
+  description = "The tags on the function's role (its principal tags)."
+  value       = aws_iam_role.this.tags
+}

@@ -157,3 +157,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "role_tags" {
+  description = "Extra tags on the role only: principal tags, which a CUR 2.0 export with caller identity shows as iamPrincipal/<key>."
+  type        = map(string)
+  default     = {}
+}

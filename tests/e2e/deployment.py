@@ -219,6 +219,7 @@ def reporting_tfvars(run: Run, endpoint: str) -> dict[str, Any]:
         "metrics_namespace": f"TollgateE2E/{run.id}",
         "create_dashboard": False,
         "cost_allocation_tags_enabled": True,
+        "cost_export_enabled": True,
         "inference_profiles": {
             route: {
                 "model": models[route],

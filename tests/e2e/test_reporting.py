@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import deployment as tf
@@ -161,6 +162,86 @@ def test_report_by_cost_center_equals_the_executions_and_the_bill(reporting, tra
         assert bedrock[profile]["bedrockInputTokens"] == bedrock[profile]["inputTokens"]
         assert bedrock[profile]["bedrockOutputTokens"] == bedrock[profile]["outputTokens"]
         assert bedrock[profile]["driftTokens"] == 0
+
+
+def cur_report(reporting, endpoint: str, *extra: str) -> dict:
+    """`tollgate report --source cur` once the local Data Exports has delivered every served call
+    (it re-delivers within seconds of each call; AWS within 24 h)."""
+    export = reporting.outputs["cost_export"]
+    where = (
+        "--cur-bucket",
+        export["bucket"],
+        "--cur-prefix",
+        export["prefix"],
+        "--cur-export",
+        export["export_name"],
+    )
+    # the bill's total, which no grouping changes
+    ce = json.loads(report(reporting, endpoint, "--json").stdout)["totals"]["costExplorerUsd"]
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "tollgate.cli", "report", "--source", "cur", *where,
+                "--namespace", reporting.outputs["metrics_namespace"], "--table", reporting.table,
+                *extra, "--json",
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint},
+        )  # fmt: skip
+        if done.returncode == 0:
+            document = json.loads(done.stdout)
+            if document["totals"]["costExplorerUsd"] == pytest.approx(ce, abs=USD):
+                return document
+        assert time.monotonic() < deadline, (
+            f"the CUR export never matched the bill: {done.stderr or done.stdout}"
+        )
+        time.sleep(2)
+
+
+def test_the_cur_export_is_the_same_bill_as_cost_explorer_group_by_group(
+    reporting, traffic, localstack_endpoint
+):
+    ce = json.loads(report(reporting, localstack_endpoint, "--by", "costCenter", "--json").stdout)
+    cur = cur_report(reporting, localstack_endpoint, "--by", "costCenter")
+    assert cur["billSource"] == "cur" and ce["billSource"] == "cost-explorer"
+    bill = {r["costCenter"]: r["costExplorerUsd"] for r in ce["rows"]}
+    assert {r["costCenter"]: r["costExplorerUsd"] for r in cur["rows"]} == pytest.approx(bill, abs=USD)
+    # Tollgate's side is the same whichever bill sits beside it
+    assert [r["costUsd"] for r in cur["rows"]] == [r["costUsd"] for r in ce["rows"]]
+    assert sum(bill.values()) > 0
+
+
+def test_the_cur_export_names_the_invoke_role_as_the_caller(reporting, traffic, localstack_endpoint, aws):
+    document = cur_report(reporting, localstack_endpoint, "--by", "iamPrincipal")
+    rows = {r["iamPrincipal"]: r for r in document["rows"]}
+    invoke_role = f"assumed-role/{tf.REPORTING_NAME}-invoke/"
+    callers = [p for p in rows if invoke_role in p]
+    assert len(callers) == 1, rows.keys()
+    # every call Tollgate made, profile or not, was its invoke role's
+    assert rows[callers[0]]["costExplorerUsd"] == pytest.approx(
+        sum(o["costUsd"] for *_, o in traffic), abs=USD
+    )
+    assert rows["(Tollgate)"]["requests"] == len(traffic)
+    # the export's objects are Parquet with the invoke role's principal tags
+    import duckdb
+
+    export = reporting.outputs["cost_export"]
+    s3 = aws("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=export["bucket"], Prefix=export["prefix"])["Contents"]
+        if o["Key"].endswith(".parquet")
+    ]
+    assert keys and all(f"/{export['export_name']}/data/BILLING_PERIOD=" in k for k in keys)
+    local = Path(os.environ.get("TMPDIR", "/tmp")) / f"cur-{RUN.id}.parquet"
+    s3.download_file(export["bucket"], keys[0], str(local))
+    tags = duckdb.sql(
+        f"SELECT DISTINCT resource_tags['iamPrincipal/TollgateModule'] FROM read_parquet('{local}') "
+        "WHERE line_item_iam_principal LIKE '%" + invoke_role + "%'"
+    ).fetchall()
+    assert tags == [(tf.REPORTING_NAME,)]
 
 
 def test_report_groups_by_application_and_model_together(reporting, traffic, localstack_endpoint):

@@ -81,7 +81,7 @@ def reservation(table, request_id="req-1", application_id=APP):
 
 
 def open_leases(table):
-    return [i for i in table.scan()["Items"] if "leaseExpiresAt" in i]
+    return [i for i in table.scan()["Items"] if i.get("lease") == "OPEN"]
 
 
 # --- 1. request IDs are scoped to the application and bound to the request ---------------------

@@ -193,7 +193,7 @@ def test_an_invalid_request_is_recorded_without_touching_the_ledger(table, capsy
     assert json.loads(state["record"]["cause"])["errors"][0]["field"] == "model"
     # Only Record's once-per-execution mark is written: no reservation, no counter.
     assert [item for item in table.scan()["Items"] if item["pk"] != "ROUTE"] == [
-        {"pk": "e1", "sk": "RECORD", "recordedAt": ANY, "expiresAt": ANY}
+        {"pk": "e1", "sk": "RECORD", "recordedAt": ANY, "expiresAt": ANY, "writeId": ANY}
     ]
 
 

@@ -47,27 +47,36 @@ def test_types_and_defaults_read_as_hcl(module):
     assert '| <a name="output_arn"></a> `arn` | The ARN. |' in tfdocs.render(module)
 
 
-def test_with_a_docs_page_object_types_are_compact_and_link_to_their_section(module):
-    page = "docs/" + "x.md"  # this test's own page (test_docs_size checks the real docs/ links)
-    row = next(line for line in tfdocs.render(module, page).splitlines() if "`limits`" in line)
-    assert f"| [`list(object)`]({page}#limits) |" in row
-    needed = next(line for line in tfdocs.render(module, page).splitlines() if "`needed`" in line)
+def test_with_links_object_types_are_compact_and_link_to_their_section(module):
+    page = "docs/" + "x.md#limits"  # this test's own page (test_docs_size checks the real docs/ links)
+    table = tfdocs.render(module, {"limits": page})
+    row = next(line for line in table.splitlines() if "`limits`" in line)
+    assert f"| [`list(object)`]({page}) |" in row
+    needed = next(line for line in table.splitlines() if "`needed`" in line)
     assert "| `string` |" in needed, "a type without an object stays whole"
 
 
-def test_an_object_variable_needs_a_section_in_the_docs_page():
-    sections = tfdocs.doc_sections((ROOT / tfdocs.ROOT_DOCS).read_text(encoding="utf-8"))
-    linked = tfdocs.linked_variables(ROOT)
-    assert {"models", "limits", "budgets"} <= set(linked)
-    assert [name for name in linked if tfdocs.anchor(name) not in sections] == []
+def test_a_section_is_found_in_terraform_md_first_then_in_the_page_that_owns_it(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "terraform.md").write_text("# Module\n\n### `models`\n", encoding="utf-8")
+    (docs / "ledger.md").write_text("# Ledger\n\n## Limits\n\n### `models`\n", encoding="utf-8")
+    links = tfdocs.section_links(["models", "limits", "alarms"], docs / "terraform.md", tmp_path)
+    assert links == {"models": "docs/terraform.md#models", "limits": "docs/ledger.md#limits", "alarms": None}
+
+
+def test_every_object_variable_has_a_section():
+    links = tfdocs.section_links(tfdocs.linked_variables(ROOT), tfdocs.ROOT_DOCS, ROOT)
+    assert {"models", "limits", "budgets"} <= set(links)
+    assert [name for name, link in links.items() if link is None] == []
     assert tfdocs.anchor("`lambda_package_s3`") == "lambda_package_s3"
     assert tfdocs.anchor("Routes and limits") == "routes-and-limits"
 
 
 def test_a_missing_section_fails_the_check(monkeypatch, tmp_path):
     docs = tmp_path / "terraform.md"
-    docs.write_text("# The Terraform module\n\n### `models`\n", encoding="utf-8")
-    monkeypatch.setattr(tfdocs, "ROOT_DOCS", str(docs))
+    docs.write_text("# The Terraform module\n\n## What it builds\n", encoding="utf-8")
+    monkeypatch.setattr(tfdocs, "ROOT_DOCS", docs)
     assert tfdocs.main(["--check"]) == 1
 
 

@@ -33,6 +33,12 @@ UNTAGGABLE = {
     "aws_cloudwatch_log_resource_policy",
     "aws_lambda_alias",
     "aws_cloudwatch_event_target",
+    # a bucket's settings are sub-resources of the (tagged) bucket; none takes tags
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_ownership_controls",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_s3_bucket_lifecycle_configuration",
+    "aws_s3_bucket_policy",
 }
 GUARDRAIL_VARIABLES = ("iam_role_path", "iam_permissions_boundary_arn", "tags")
 

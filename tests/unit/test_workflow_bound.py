@@ -133,7 +133,7 @@ def default_invoke_timeout() -> int:
 
 def test_under_express_the_model_may_read_for_at_least_240_seconds():
     timeout = default_invoke_timeout()
-    assert timeout < ASL["States"]["Invoke"]["TimeoutSeconds"]  # what variables.tf also enforces
+    assert timeout < ASL["States"]["Invoke"]["TimeoutSeconds"]  # what a main.tf precondition also enforces
     assert wb.model_seconds(ASL, timeout) >= MODEL_SECONDS_REQUIRED, wb.breakdown(
         ASL, wb.longest_path(ASL), {}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate import clients
 from tollgate.bedrock import TokenCounter
@@ -49,11 +50,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> RequestContext:
         cache_seconds=settings.config_cache_seconds,
         catalogue=catalogue,
     )
+    try:
+        applications = store.applications()
+    except (BotoCoreError, ClientError) as error:
+        # Unread, the registry might be on: the step fails (closed) rather than accept any applicationId.
+        logger.error(
+            "Could not read the application registry: the request is refused (fails closed)",
+            extra={"error": str(error)},
+        )
+        raise
     options = ValidationOptions(
         allowed_environments=settings.allowed_environments,
         max_prompt_chars=settings.max_prompt_chars,
         max_request_bytes=settings.max_request_bytes,
-        applications=store.applications(),
+        applications=applications,
         input_token_estimate=settings.input_token_estimate,
         allow_direct_model_ids=settings.allow_direct_model_ids,
     )

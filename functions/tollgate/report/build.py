@@ -24,6 +24,10 @@ BY_KEYS = {
     "model": "Model",
 }
 TAG_KEYS = ("costCenter", "applicationId", "environment")
+# Only the CUR 2.0 export knows who called Bedrock; Tollgate's metrics do not (every call it
+# makes is its invoke role's).
+PRINCIPAL_KEY = "iamPrincipal"
+BillReader = Callable[[list[str], date, date], dict[tuple[str, ...], dict[date, Decimal]]]
 USD_PLACES = Decimal("1e-10")
 
 
@@ -63,6 +67,7 @@ class Report:
     limits: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cost_explorer: bool = False
+    bill_source: str = "cost-explorer"  # where costExplorerUsd comes from: cost-explorer or cur
     applications: dict[str, Decimal] = field(default_factory=dict)  # spend per applicationId
     model_tokens: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # route -> in/out tokens
 
@@ -72,6 +77,7 @@ class Report:
             "by": self.by,
             "namespace": self.namespace,
             "costExplorer": self.cost_explorer,
+            "billSource": self.bill_source,
             "rows": self.rows,
             "totals": self.totals,
             "bedrock": self.bedrock,
@@ -106,12 +112,16 @@ def build_report(
     table: str | None = None,
     cost_explorer: bool = True,
     services: list[str] | None = None,
+    bill: BillReader | None = None,
 ) -> Report:
-    """``client(service)`` returns a boto3 client (cloudwatch, ce, budgets, sts, dynamodb)."""
-    unknown = [k for k in by if k not in BY_KEYS]
+    """``client(service)`` returns a boto3 client (cloudwatch, ce, budgets, sts, dynamodb).
+    ``bill``, when given, reads the bill instead of Cost Explorer (the CUR 2.0 export)."""
+    allowed = [*BY_KEYS, PRINCIPAL_KEY] if bill else list(BY_KEYS)
+    unknown = [k for k in by if k not in allowed]
     if not by or unknown or len(set(by)) != len(by):
         raise ValueError(
-            f"--by takes distinct keys among {', '.join(BY_KEYS)}; got {', '.join(by) or 'none'}"
+            f"--by takes distinct keys among {', '.join(allowed)}; got {', '.join(by) or 'none'}"
+            + ("; iamPrincipal needs --source cur" if PRINCIPAL_KEY in unknown else "")
         )
     notes: list[str] = []
     cw = client("cloudwatch")
@@ -124,8 +134,13 @@ def build_report(
     per_model_id: dict[str, dict[str, Any]] = {}
     applications: dict[str, Decimal] = {}
     model_tokens: dict[str, dict[str, Decimal]] = {}
+    if PRINCIPAL_KEY in by:
+        notes.append(
+            "Tollgate's metrics carry no caller identity: its figures stand under the principal "
+            "'(Tollgate)', the bill's under each IAM principal that called Bedrock."
+        )
     for dims, sums in series:
-        key = tuple(dims[BY_KEYS[k]] for k in by)
+        key = tuple("(Tollgate)" if k == PRINCIPAL_KEY else dims[BY_KEYS[k]] for k in by)
         row = rows.setdefault(key, _empty_row(by, key))
         totals = {name: sum(days.values(), Decimal(0)) for name, days in sums.items()}
         row["requests"] += totals["TotalRequests"]
@@ -157,7 +172,11 @@ def build_report(
 
     # --- the bill, grouped by the cost allocation tags --------------------------------------
     ce_groups: dict[tuple[str, ...], dict[date, Decimal]] | None = None
-    if cost_explorer and "model" in by:
+    if bill is not None and "model" in by:
+        notes.append("The CUR export cannot group by Tollgate's model route: its column is left empty.")
+    elif bill is not None:
+        ce_groups = bill(list(by), period.since, period.until)
+    elif cost_explorer and "model" in by:
         notes.append("Cost Explorer cannot group by Tollgate's model route: its column is left empty.")
     elif cost_explorer and len(by) > 2:
         notes.append("Cost Explorer groups by at most two tags: its column is left empty.")
@@ -175,7 +194,7 @@ def build_report(
             row["costExplorerUsd"] = sum(days.values(), Decimal(0))
         for row in rows.values():
             row.setdefault("costExplorerUsd", Decimal(0))
-        if any(k == ("",) * len(by) for k in ce_groups):
+        if any(k == ("",) * len(by) for k in ce_groups) and PRINCIPAL_KEY not in by:
             notes.append(
                 "Cost Explorer's empty group is spend without the tag (or before the tag was activated): "
                 "calls not made through an application inference profile carry no tags."
@@ -239,6 +258,7 @@ def build_report(
         limits=limits,
         notes=notes,
         cost_explorer=ce_groups is not None,
+        bill_source="cur" if bill is not None else "cost-explorer",
         applications={a: _usd(v) for a, v in sorted(applications.items())},
         model_tokens=dict(sorted(model_tokens.items())),
     )

@@ -113,6 +113,7 @@ def as_html(report: Report) -> str:
         for i, f in enumerate(figures)
     )
     title = f"Tollgate report {report.period.since} to {report.period.until}"
+    bill_name = "the CUR 2.0 export" if report.bill_source == "cur" else "Cost Explorer"
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     totals = {**report.totals, **{k: "total" for k in report.by[:1]}}
     return f"""<!DOCTYPE html>
@@ -131,7 +132,7 @@ th {{ background: #f3f3f3; }}
 <body>
 <h1>{html.escape(title)} (UTC, end exclusive)</h1>
 <p>Spend by {html.escape(", ".join(report.by))}: Tollgate's metrics
-(namespace {html.escape(report.namespace)}) beside Cost Explorer, grouped by the cost allocation tags.</p>
+(namespace {html.escape(report.namespace)}) beside {bill_name}, grouped by the cost allocation tags.</p>
 {_table([*report.rows, totals], columns(report))}
 {charts}
 <h2>Tokens per model ID: Tollgate against AWS/Bedrock</h2>

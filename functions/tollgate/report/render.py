@@ -33,6 +33,8 @@ BEDROCK_COLUMNS = [
 
 def columns(report: Report) -> list[tuple[str, str]]:
     cols = [(k, k) for k in report.by] + NUMBER_COLUMNS
+    if report.bill_source == "cur":  # the bill's column, read from the CUR 2.0 export
+        cols = [(k, "CUR USD") if k == "costExplorerUsd" else (k, label) for k, label in cols]
     if not report.cost_explorer:
         cols = [c for c in cols if c[0] not in ("costExplorerUsd", "driftUsd", "driftPercent")]
     return cols

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import re
 import secrets
 import string
@@ -38,6 +39,8 @@ from .model import (
     invoke_response,
 )
 from .usage import USAGE, Served
+
+LOG = logging.getLogger(__name__)
 
 ARN_RE = re.compile(r"^arn:aws[\w-]*:bedrock:([a-z0-9-]*):(\d{12})?:([a-z-]+)/(.+)$")
 PROFILE_NAME_RE = re.compile(r"^([0-9a-zA-Z][ _-]?)+$")
@@ -344,6 +347,40 @@ class BedrockProvider:
 
 
 # --- runtime ---------------------------------------------------------------------------------------------
+def caller_identity(context: RequestContext) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The caller's IAM principal and its tags, as Bedrock records them for the bill (CUR 2.0
+    line_item_iam_principal): an assumed role's session ARN (a Lambda function's credentials are
+    its role's session) with the role's tags and the session's, or an IAM user's ARN with the
+    user's tags, from LocalStack's own STS and IAM stores. Unknown keys (test credentials) are the
+    account root, as GetCallerIdentity answers."""
+    from localstack.services.iam.models import iam_stores
+    from localstack.services.sts.models import sts_stores
+    from localstack.utils.aws.request_context import extract_access_key_id_from_auth_header
+
+    account = context.account_id
+    try:
+        key = extract_access_key_id_from_auth_header(context.request.headers) or ""
+        iam = iam_stores[account]["us-east-1"]
+        creds = sts_stores[account]["us-east-1"].credentials.get(key)
+        if creds is not None:
+            role_arn = re.sub(r":sts::(\d+):assumed-role/([^/]+)/.*$", r":iam::\1:role/\2", creds.arn)
+            session = dict(_tag_pairs(creds.tags or {}))
+            return creds.arn, _tag_pairs({**iam.TAGS.get_tags(role_arn), **session})
+        user_name = iam.ACCESS_KEY_INDEX.get(key)
+        if user_name and user_name in iam.USERS:
+            arn = iam.USERS[user_name].user["Arn"]
+            return arn, _tag_pairs(iam.TAGS.get_tags(arn))
+    except Exception as e:  # noqa: BLE001 (the bill must not fail a model call)
+        LOG.warning("caller identity unknown (%s): billed to the account root", e)
+    return f"arn:aws:iam::{account}:root", ()
+
+
+def _tag_pairs(tags: dict) -> tuple[tuple[str, str], ...]:
+    """Tags as sorted pairs: plain {key: value}, or a session's {key: {"Key", "Value"}}."""
+    pairs = ((v["Key"], v["Value"]) if isinstance(v, dict) else (k, v) for k, v in (tags or {}).items())
+    return tuple(sorted((str(k), str(v)) for k, v in pairs))
+
+
 def _strike(fault: dict) -> None:
     if fault["delayMs"]:
         time.sleep(fault["delayMs"] / 1000)
@@ -379,6 +416,7 @@ class BedrockRuntimeProvider:
                 completion.input_tokens,
                 completion.output_tokens,
                 tuple(sorted(STORE.tags.get(target.profile_arn, {}).items())) if target.profile_arn else (),
+                *caller_identity(context),
             )
         )
         metrics.success(

@@ -19,16 +19,20 @@ class Served:
     input_tokens: int
     output_tokens: int
     tags: tuple[tuple[str, str], ...] = ()  # the profile's tags when the call was served
+    principal: str = ""  # the caller's IAM principal (an assumed-role session ARN for a Lambda)
+    principal_tags: tuple[tuple[str, str], ...] = ()  # the caller role's (or user's) tags
 
 
 class UsageLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: list[Served] = []
+        self.version = 0  # bumped on every record: the CUR export emulation re-delivers on change
 
     def add(self, record: Served) -> None:
         with self._lock:
             self._records.append(record)
+            self.version += 1
 
     def of(self, account: str) -> list[Served]:
         with self._lock:
