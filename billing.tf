@@ -1,5 +1,5 @@
-# Billing: the profiles' tag keys as cost allocation tags, and AWS Budgets on Bedrock spend per
-# cost center (or any tag), notifying the module's SNS topic. See docs/reporting.md.
+# Billing: the profiles' tag keys as cost allocation tags, and AWS Budgets on the spend tagged with
+# a cost center (or any tag), notifying the module's SNS topic. See docs/reporting.md.
 
 resource "aws_ce_cost_allocation_tag" "this" {
   for_each = var.cost_allocation_tags.enabled ? toset(var.cost_allocation_tags.keys) : toset([])
@@ -47,9 +47,14 @@ resource "aws_budgets_budget" "this" {
   limit_unit   = "USD"
   time_unit    = "MONTHLY"
 
-  cost_filter {
-    name   = "Service"
-    values = each.value.services
+  # Only when given: Claude bills under AWS Marketplace names ("... (Amazon Bedrock Edition)")
+  # that a Service = Amazon Bedrock filter misses; every Tollgate call carries the profile's tags.
+  dynamic "cost_filter" {
+    for_each = each.value.services == null ? [] : [each.value.services]
+    content {
+      name   = "Service"
+      values = cost_filter.value
+    }
   }
 
   # A cost allocation tag filter: user:<key>$<value>.

@@ -165,6 +165,8 @@ locals {
 
   # --- application registry (optional) -----------------------------------------------------
   # APPLICATION items: a list left null is not written (any value allowed; functions/tollgate/applications.py).
+  # With attribution profiles, `profiles` maps "<model id>|<cost center>|<environment>" to the
+  # profile that bills the application's calls to that model under those tags.
   application_items = {
     for id, a in(var.applications == null ? {} : var.applications) : id => jsonencode(merge(
       { pk = { S = "APPLICATION" }, sk = { S = id } },
@@ -175,8 +177,62 @@ locals {
           routes       = a.routes
         } : attr => { L = [for x in v : { S = x }] } if v != null
       },
+      !local.attribution_enabled ? {} : {
+        profiles = { M = {
+          for c in local.attribution_combinations : "${c.model_id}|${c.cost_center}|${c.environment}" => {
+            S = module.attribution_profiles.arns[c.key]
+          } if c.application_id == id
+        } }
+      },
     ))
   }
+
+  # --- attribution profiles (docs/reporting.md) --------------------------------------------
+  # With a registry, one application inference profile per (model behind a model route the
+  # application may use x application x cost center x environment), tagged with those values, so
+  # that Bedrock bills every admitted call under its tags. A list the application leaves null (any
+  # value allowed) contributes one value, `unassigned`. Cost-center routes (inference_profiles)
+  # already go through their own profile and get none.
+  attribution_enabled = var.applications != null && var.attribution_profiles.enabled
+  attribution_tag_key = "TollgateDeployment"
+  attribution_combinations = !local.attribution_enabled ? [] : flatten([
+    for app_id, a in var.applications : [
+      for model_id in distinct([
+        for r in(a.routes == null ? keys(local.models) : a.routes) : local.models[r].model_id if contains(keys(local.models), r)
+        ]) : [
+        for cc in(a.cost_centers == null ? ["unassigned"] : a.cost_centers) : [
+          for env in(a.environments == null ? ["unassigned"] : a.environments) : {
+            key            = "${app_id}|${model_id}|${cc}|${env}"
+            application_id = app_id
+            model_id       = model_id
+            cost_center    = cc
+            environment    = env
+          }
+        ]
+      ]
+    ]
+  ])
+  attribution_profiles = {
+    for c in local.attribution_combinations : c.key => {
+      # Bedrock: 1-64 letters or digits with single separators; the combination is in the tags.
+      name        = "${var.name}-${substr(sha256(c.key), 0, 16)}"
+      description = "Tollgate ${var.name} attribution profile"
+      copy_from = (
+        can(regex(local.geo_prefix_pattern_plain, c.model_id)) ?
+        "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${c.model_id}" :
+        "arn:${local.partition}:bedrock:${local.region}::foundation-model/${c.model_id}"
+      )
+      tags = merge(var.tags, {
+        costCenter                  = c.cost_center
+        applicationId               = c.application_id
+        environment                 = c.environment
+        (local.attribution_tag_key) = var.name
+      })
+      base_model_id = c.model_id
+    }
+  }
+  # Every application inference profile this deployment creates (the account's quota counts them all).
+  application_profile_count = length(local.profiles) + length(local.attribution_profiles)
 
   # --- Bedrock resources the invoke function may call --------------------------------------
   # A system profile routes to its model in several Regions (global profiles: any Region, and
@@ -327,6 +383,17 @@ locals {
         resources  = local.bedrock_invoke_arns
         conditions = []
       },
+      ], !local.attribution_enabled ? [] : [
+      # The attribution profiles, too many to list by ARN within the policy size limit: this
+      # Region's application profiles that carry this deployment's tag (the models behind them
+      # are in InvokeRoutedModels).
+      {
+        sid        = "InvokeAttributionProfiles"
+        actions    = ["bedrock:InvokeModel"]
+        resources  = ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:application-inference-profile/*"]
+        conditions = [{ test = "StringEquals", variable = "aws:ResourceTag/${local.attribution_tag_key}", values = [var.name] }]
+      },
+      ], [
       # The invoking mark and the settle on the request's own reservation.
       {
         sid        = "MarkReservationInvoking"

@@ -135,6 +135,14 @@ resource "aws_dynamodb_table" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    # Bedrock refuses profiles past the account's quota halfway through an apply: refuse the plan.
+    precondition {
+      condition     = local.application_profile_count <= var.attribution_profiles.quota
+      error_message = "attribution_profiles: this deployment needs ${local.application_profile_count} application inference profiles (${length(local.attribution_profiles)} for the registry: model x application x cost center x environment, plus ${length(local.profiles)} cost-center routes), more than the quota of ${var.attribution_profiles.quota}. Narrow the registry's routes, cost centers or environments, or raise the Bedrock quota (Service Quotas) and set attribution_profiles.quota."
+    }
+  }
 }
 
 resource "aws_dynamodb_table_item" "route" {
@@ -211,6 +219,14 @@ module "inference_profiles" {
   source = "./modules/inference-profiles"
 
   profiles = local.profiles
+}
+
+# One per (model x application x cost center x environment) the registry allows: every admitted
+# call is billed under its tags (locals.tf, attribution profiles; docs/reporting.md).
+module "attribution_profiles" {
+  source = "./modules/inference-profiles"
+
+  profiles = local.attribution_profiles
 }
 
 # --- the functions: four for the workflow, and the sweeper ------------------------------------

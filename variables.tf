@@ -166,6 +166,16 @@ variable "applications" {
   }
 }
 
+variable "attribution_profiles" {
+  description = "With an `applications` registry, a tagged application inference profile per model, application, cost center and environment, so every call is billed under its tags; the plan fails past `quota` (docs/reporting.md)."
+  type = object({
+    enabled = optional(bool, true)
+    quota   = optional(number, 1000)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "workflow_type" {
   description = "Step Functions workflow type: EXPRESS (StartSyncExecution, the default) or STANDARD (long generations)."
   type        = string
@@ -425,7 +435,7 @@ variable "cost_allocation_tags" {
 }
 
 variable "budgets" {
-  description = "AWS Budgets on Bedrock spend: key -> monthly USD for one cost allocation tag value, with notifications to the topic or e-mail."
+  description = "AWS Budgets: key -> monthly USD for one cost allocation tag value (any service, so Claude's Marketplace charges count, unless `services` narrows it), with notifications to the topic or e-mail."
   type = map(object({
     amount_usd          = number
     tag_key             = optional(string, "costCenter")
@@ -433,7 +443,7 @@ variable "budgets" {
     actual_thresholds   = optional(list(number), [50, 80, 100])
     forecast_thresholds = optional(list(number), [100])
     email_addresses     = optional(list(string), [])
-    services            = optional(list(string), ["Amazon Bedrock"])
+    services            = optional(list(string))
   }))
   default = {}
 
@@ -448,9 +458,9 @@ variable "budgets" {
       length(b.actual_thresholds) + length(b.forecast_thresholds) >= 1 && length(b.actual_thresholds) + length(b.forecast_thresholds) <= 10,
       [for e in b.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))],
       length(b.email_addresses) <= 10,
-      length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256]),
+      b.services == null ? true : length(b.services) >= 1 && alltrue([for s in b.services : length(s) >= 1 && length(s) <= 256]),
     ]]))
-    error_message = "budgets: every key must be letters or digits, optionally separated by single '-', '_' or '.'; amount_usd more than 0 and at most 1000000000; tag_key 1-128 and tag_value at most 256 ASCII letters, digits, spaces and _ . : / = + - @ (tag_key not starting with aws:); thresholds percentages above 0 and at most 1000, none repeated, 1-10 notifications in all; at most 10 email_addresses, each an e-mail address; services naming at least one Cost Explorer service."
+    error_message = "budgets: every key must be letters or digits, optionally separated by single '-', '_' or '.'; amount_usd more than 0 and at most 1000000000; tag_key 1-128 and tag_value at most 256 ASCII letters, digits, spaces and _ . : / = + - @ (tag_key not starting with aws:); thresholds percentages above 0 and at most 1000, none repeated, 1-10 notifications in all; at most 10 email_addresses, each an e-mail address; services, when set, naming at least one Cost Explorer service."
   }
 }
 

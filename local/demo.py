@@ -1,11 +1,14 @@
-"""`make demo`: apply examples/localstack into the local AWS, send a burst of traffic, show the outcome.
-
-The traffic is the article's request across the cost-center routes (sales, services, support)
-and the six model aliases, bursts that run into the example's limits, one invalid request and
-one call to an end-of-life model. The summary comes back from CloudWatch (the metrics the
-record function wrote) and from the limits table (the ledger); it ends with `tollgate report` by
-cost center, Tollgate beside the local Cost Explorer, and writes the HTML report to
-dist/tollgate-report.html. LocalStack is left running.
+"""`make demo`: apply examples/localstack into the local AWS, send a burst of traffic, show the
+outcome. The traffic is the article's request across the cost-center routes (sales, services,
+support) and the six model aliases, bursts that run into the example's limits, one invalid request
+and one call to an end-of-life model. The deployment has an application registry (REGISTRY), so
+every call to a model alias goes through an application inference profile tagged with its
+application, cost center and environment, and the bill (the local Cost Explorer) agrees with
+Tollgate's ledger per cost center. The end-of-life model is left out of the registry (Bedrock
+creates no profile for it), so its call is refused before it reaches Bedrock. The summary comes
+back from CloudWatch (the metrics the record function wrote) and from the limits table (the
+ledger); it ends with `tollgate report` by cost center, Tollgate beside the local Cost Explorer,
+and writes the HTML report to dist/tollgate-report.html. LocalStack is left running.
 """
 
 from __future__ import annotations
@@ -46,6 +49,31 @@ ALIASES = [
     "claude-3-5-sonnet-v2",
     "claude-3-5-haiku",
 ]
+
+
+# The demo's applications: which cost centers, environments and routes each may use. The module
+# creates one tagged profile per (model alias x application x cost center x environment): 13 here,
+# besides the three cost-center routes. `my-app` (the commands printed at the end) leaves its cost
+# center and environment open: its calls are billed to costCenter = unassigned.
+PRODUCTION = ["production"]
+REGISTRY = {
+    "aws-documentation-helper": {
+        "cost_centers": ["sales", "services", "support"],
+        "environments": PRODUCTION,
+        "routes": ["claude-3-5-haiku", "sales", "services", "support"],
+    },
+    "support-bot": {
+        "cost_centers": ["support"],
+        "environments": PRODUCTION,
+        "routes": [a for a in ALIASES if a != "claude-2"],
+    },
+    "sales-assistant": {"cost_centers": ["sales"], "environments": PRODUCTION, "routes": ["nova-micro"]},
+    **{
+        f"docs-{i}": {"cost_centers": ["support"], "environments": PRODUCTION, "routes": ["claude-3-5-haiku"]}
+        for i in range(3)
+    },
+    "my-app": {"routes": ["sales", "nova-lite"]},
+}
 
 
 def article(model: str, cost_center: str, app: str = "aws-documentation-helper") -> dict:
@@ -187,7 +215,14 @@ def metric_totals(cw, namespace: str, since: datetime) -> dict[str, dict[str, fl
 def main() -> int:
     print(f"== terraform apply examples/localstack (LocalStack at {ENDPOINT})")
     started = time.monotonic()
-    terraform("apply", "-auto-approve", "-input=false", "-no-color", f"-var=localstack_endpoint={ENDPOINT}")
+    terraform(
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        f"-var=localstack_endpoint={ENDPOINT}",
+        f"-var=applications={json.dumps(REGISTRY)}",
+    )
     outputs = {k: v["value"] for k, v in json.loads(terraform("output", "-json")).items()}
     print(f"   applied in {time.monotonic() - started:.0f} s: state machine {outputs['state_machine_name']}")
 

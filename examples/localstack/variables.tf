@@ -136,7 +136,7 @@ variable "budgets" {
     actual_thresholds   = optional(list(number), [50, 80, 100])
     forecast_thresholds = optional(list(number), [100])
     email_addresses     = optional(list(string), [])
-    services            = optional(list(string), ["Amazon Bedrock"])
+    services            = optional(list(string))
   }))
   default = {
     sales    = { amount_usd = 5 }

@@ -8,6 +8,11 @@ application leaves out (null) allows any value of that tag, and its absence; a l
 the tag required and one of the listed values. A registry is on as soon as the table holds an
 APPLICATION item, usable or not: one whose items cannot be used refuses every applicationId (it fails
 closed), never turns itself off.
+
+With attribution profiles (the module's default when a registry is set), an application's item
+also maps ``<model id>|<cost center>|<environment>`` to the application inference profile that
+bills its calls under those tags; a list the application leaves open counts as ``unassigned``.
+An application with such a map never calls a model route's model directly.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from tollgate.observability import logger
 
 ITEM_KIND = "APPLICATION"
+UNASSIGNED = "unassigned"
 
 
 class ApplicationConfigError(ValueError):
@@ -31,6 +37,14 @@ class Application:
     cost_centers: tuple[str, ...] | None = None
     environments: tuple[str, ...] | None = None
     routes: tuple[str, ...] | None = None
+    # "<model id>|<cost center>|<environment>" -> profile ARN; None: no attribution profiles.
+    profiles: Mapping[str, str] | None = None
+
+    def profile_key(self, model_id: str, tags: Mapping[str, Any]) -> str:
+        """The key of the profile that bills a call to ``model_id`` with these (valid) tags."""
+        cost_center = UNASSIGNED if self.cost_centers is None else str(tags.get("costCenter"))
+        environment = UNASSIGNED if self.environments is None else str(tags.get("environment"))
+        return f"{model_id}|{cost_center}|{environment}"
 
 
 def application_from_item(item: Mapping[str, Any]) -> Application:
@@ -45,7 +59,19 @@ def application_from_item(item: Mapping[str, Any]) -> Application:
     application_id = item.get("sk")
     if not isinstance(application_id, str) or not application_id:
         raise ApplicationConfigError("sk (the applicationId) must be a non-empty string")
-    return Application(application_id, names("costCenters"), names("environments"), names("routes"))
+    profiles = item.get("profiles")
+    if profiles is not None and (
+        not isinstance(profiles, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in profiles.items())
+    ):
+        raise ApplicationConfigError("profiles must map strings to profile ARNs")
+    return Application(
+        application_id,
+        names("costCenters"),
+        names("environments"),
+        names("routes"),
+        dict(profiles) if profiles is not None else None,
+    )
 
 
 class Registry(dict[str, Application]):

@@ -622,8 +622,8 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="spend, tokens and requests by cost center, application, environment, model",
         description="Tollgate's metrics side by side with Cost Explorer (by cost allocation tag, "
-        "Amazon Bedrock only) and AWS/Bedrock's token counts, with the drift. Each Cost Explorer "
-        "request costs USD 0.01 on AWS.",
+        "Amazon Bedrock and its Marketplace models) and AWS/Bedrock's token counts, with the drift. "
+        "Each Cost Explorer request costs USD 0.01 on AWS.",
     )
     report.add_argument(
         "--by",
@@ -656,7 +656,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--ce-service",
         action="append",
-        help="Cost Explorer service name to count (repeatable; default Amazon Bedrock)",
+        help="Cost Explorer service name to count (repeatable; default Amazon Bedrock and the "
+        "'... (Amazon Bedrock Edition)' Marketplace names Cost Explorer lists for the period)",
     )
     report.set_defaults(func=cmd_report)
     board = commands.add_parser(

@@ -12,7 +12,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,15 @@ from tollgate.catalogue import Catalogue, exclusive_parameter_problems, strip_ge
 from tollgate.converse import build_converse_request
 from tollgate.payload import DEFAULT_REQUEST_BYTES, json_bytes
 from tollgate.pricing import Prices
-from tollgate.routing import ResolvedRoute, Route, find_route, resolve
+from tollgate.routing import (
+    KIND_APPLICATION_PROFILE,
+    KIND_MODEL,
+    ResolvedRoute,
+    Route,
+    find_route,
+    model_metric,
+    resolve,
+)
 from tollgate.tokens import (
     COUNT_TOKENS,
     COUNT_TOKENS_FAMILIES,
@@ -126,6 +134,8 @@ def validate_request(
     if options.applications:
         for path, message in registry_problems(options.applications, tags, route.name if route else None):
             errors.add(path, message)
+        if route is not None and not errors.items:
+            route = _attributed(route, options.applications, tags, errors)
     dimensions = dimensions_for(route, request.get("tags"), errors.fields, options.allowed_environments)
     timestamp = now.isoformat().replace("+00:00", "Z")
 
@@ -182,6 +192,34 @@ def validate_request(
     if route.base_route:
         context["baseRoute"] = route.base_route
     return Validation(context=context, dropped_parameters=converse.dropped)
+
+
+def _attributed(
+    route: ResolvedRoute, applications: Mapping[str, Application], tags: Mapping[str, Any], errors: _Errors
+) -> ResolvedRoute:
+    """A model route's call, sent through the application inference profile tagged with the
+    request's application, cost center and environment, so that Bedrock bills it under them.
+    Cost-center routes already go through their own profile; an application without a profile map
+    (attribution off) calls the model as before."""
+    application = applications.get(tags.get("applicationId", ""))
+    if route.kind != KIND_MODEL or application is None or application.profiles is None:
+        return route
+    profile_arn = application.profiles.get(application.profile_key(route.base_model_id, tags))
+    if profile_arn is None:
+        shown = ", ".join(f"{k} '{tags[k]}'" for k in TAG_FIELDS if k in tags)
+        errors.add(
+            "tags",
+            f"No application inference profile bills model '{route.name}' for {shown}: the call would "
+            "reach the bill untagged. Ask the platform team to add the combination to the registry "
+            "(`applications`).",
+        )
+        return route
+    return replace(
+        route,
+        kind=KIND_APPLICATION_PROFILE,
+        model_id=profile_arn,
+        model_metric=model_metric(KIND_APPLICATION_PROFILE, profile_arn),
+    )
 
 
 def dimensions_for(

@@ -28,3 +28,13 @@ output "routes" {
     }
   }
 }
+
+output "tags" {
+  description = "Profile tags (its cost allocation tags) by route name."
+  value       = { for k, p in aws_bedrock_inference_profile.this : k => p.tags }
+}
+
+output "copy_from" {
+  description = "What each profile copies (a foundation-model or system inference profile ARN) by route name."
+  value       = { for k, p in aws_bedrock_inference_profile.this : k => p.model_source[0].copy_from }
+}

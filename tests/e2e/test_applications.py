@@ -33,6 +33,15 @@ def test_the_registry_admits_its_applications_and_refuses_the_rest(aws, standard
     served = cli.run_request(sfn, arn, request(app, costCenter="sales"), express=False)
     assert served.name == "Succeeded", served.as_dict()
     assert served.output["tags"] == {"applicationId": app, "costCenter": "sales"}
+    # billed through the attribution profile of its combination (environment left open: unassigned)
+    profile = served.output["modelId"]
+    assert ":application-inference-profile/" in profile, served.output
+    tags = {t["key"]: t["value"] for t in aws("bedrock").list_tags_for_resource(resourceARN=profile)["tags"]}
+    assert {k: tags.get(k) for k in ("applicationId", "costCenter", "environment")} == {
+        "applicationId": app,
+        "costCenter": "sales",
+        "environment": "unassigned",
+    }
 
     refused = {
         "tags.applicationId": request(standard_deployment.run.app("invented"), costCenter="sales"),

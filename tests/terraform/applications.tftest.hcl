@@ -34,6 +34,8 @@ run "each_application_becomes_an_item_with_only_the_lists_it_gives" {
       "batch-reports"            = { routes = [] }
       "anything-goes"            = {}
     }
+    # The lists alone; the profiles map attribution adds is tested in attribution.tftest.hcl.
+    attribution_profiles = { enabled = false }
   }
 
   assert {

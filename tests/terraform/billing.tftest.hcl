@@ -48,7 +48,7 @@ run "the_profile_tag_keys_are_activated" {
   }
 }
 
-run "a_budget_per_cost_center_filtered_to_bedrock_and_the_tag" {
+run "a_budget_per_cost_center_filtered_to_the_tag" {
   command = plan
 
   variables {
@@ -72,9 +72,9 @@ run "a_budget_per_cost_center_filtered_to_bedrock_and_the_tag" {
 
   assert {
     condition = toset([for f in aws_budgets_budget.this["sales"].cost_filter : "${f.name}=${join(",", f.values)}"]) == toset([
-      "Service=Amazon Bedrock", "TagKeyValue=user:costCenter$sales",
+      "TagKeyValue=user:costCenter$sales",
     ])
-    error_message = "The sales budget must count Amazon Bedrock spend tagged costCenter = sales."
+    error_message = "The sales budget must count the spend tagged costCenter = sales, whatever service it bills under (Claude: AWS Marketplace names)."
   }
 
   assert {
@@ -248,6 +248,20 @@ run "budgets_rejects_a_bad_email_address" {
   command = plan
   variables { budgets = { sales = { amount_usd = 10, email_addresses = ["finance"] } } }
   expect_failures = [var.budgets]
+}
+
+run "services_narrow_a_budget_to_those_service_names" {
+  command = plan
+  variables {
+    budgets = { sales = { amount_usd = 10, services = ["Amazon Bedrock", "Claude 3 Haiku (Amazon Bedrock Edition)"] } }
+  }
+
+  assert {
+    condition = toset([for f in aws_budgets_budget.this["sales"].cost_filter : "${f.name}=${join(",", f.values)}"]) == toset([
+      "Service=Amazon Bedrock,Claude 3 Haiku (Amazon Bedrock Edition)", "TagKeyValue=user:costCenter$sales",
+    ])
+    error_message = "Given services, the budget also filters on those service names."
+  }
 }
 
 run "budgets_rejects_no_service" {

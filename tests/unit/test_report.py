@@ -91,6 +91,15 @@ CE_REQUEST = {
 }
 
 
+# Which service names the period's Bedrock spend bills under (build_report asks first).
+CE_SERVICES_REQUEST = {
+    "TimePeriod": {"Start": "2026-11-01", "End": "2026-12-01"},
+    "Dimension": "SERVICE",
+    "SearchString": "Bedrock",
+}
+CE_SIZES = {"ReturnSize": 0, "TotalSize": 0}
+
+
 @pytest.fixture
 def traffic(aws):
     cw = boto3.client("cloudwatch")
@@ -126,6 +135,7 @@ def clients_with(ce_stub_responses: list[dict] | None, table_client=None):
     ce = boto3.client("ce", region_name="us-east-1")
     stub = Stubber(ce)
     for response in ce_stub_responses or []:
+        stub.add_response("get_dimension_values", {"DimensionValues": [], **CE_SIZES}, CE_SERVICES_REQUEST)
         stub.add_response("get_cost_and_usage", response, CE_REQUEST)
     stub.activate()
     made = {"ce": ce}
@@ -193,6 +203,7 @@ def test_grouping_combines_keys_and_model_is_not_sent_to_cost_explorer(traffic):
 
 def test_a_cost_explorer_error_leaves_the_rest_of_the_report(traffic):
     client, stub = clients_with(None)
+    stub.add_response("get_dimension_values", {"DimensionValues": [], **CE_SIZES}, CE_SERVICES_REQUEST)
     stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "not allowed")
     report = build_report(client, by=["applicationId"], period=PERIOD, namespace=NAMESPACE)
     assert {r["applicationId"] for r in report.rows} == {"docs", "chat"}
@@ -280,3 +291,21 @@ def test_the_report_imports_without_plotly_as_in_the_lambda_zip():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "ok", done.stderr
     assert "plotly" not in (ROOT / "requirements" / "lambda.txt").read_text(encoding="utf-8")
+
+
+def test_the_bill_counts_claude_under_its_marketplace_service_names(traffic):
+    """Claude bills as AWS Marketplace products ('... (Amazon Bedrock Edition)'): the report asks
+    Cost Explorer which of those the period has and counts them with Amazon Bedrock."""
+    client, stub = clients_with(None)
+    names = ["Amazon Bedrock", "Claude 3 Haiku (Amazon Bedrock Edition)", "Amazon Bedrock AgentCore"]
+    stub.add_response(
+        "get_dimension_values",
+        {"DimensionValues": [{"Value": n, "Attributes": {}} for n in names], "ReturnSize": 3, "TotalSize": 3},
+        CE_SERVICES_REQUEST,
+    )
+    services = ["Amazon Bedrock", "Claude 3 Haiku (Amazon Bedrock Edition)"]
+    request = {**CE_REQUEST, "Filter": {"Dimensions": {"Key": "SERVICE", "Values": services}}}
+    stub.add_response("get_cost_and_usage", ce_response({"sales": "0.0001625"}), request)
+    report = build_report(client, by=["costCenter"], period=PERIOD, namespace=NAMESPACE)
+    stub.assert_no_pending_responses()
+    assert {r["costCenter"]: r["costExplorerUsd"] for r in report.rows}["sales"] == Decimal("0.0001625")

@@ -123,7 +123,6 @@ def build_report(
             f"--by takes distinct keys among {', '.join(allowed)}; got {', '.join(by) or 'none'}"
             + ("; iamPrincipal needs --source cur" if PRINCIPAL_KEY in unknown else "")
         )
-    services = services or ["Amazon Bedrock"]
     notes: list[str] = []
     cw = client("cloudwatch")
 
@@ -183,7 +182,10 @@ def build_report(
         notes.append("Cost Explorer groups by at most two tags: its column is left empty.")
     elif cost_explorer:
         try:
-            ce_groups = sources.cost_explorer_daily(client("ce"), by, period.since, period.until, services)
+            ce = client("ce")
+            # Default: Amazon Bedrock and the Marketplace names Claude bills under.
+            services = services or sources.bedrock_services(ce, period.since, period.until)
+            ce_groups = sources.cost_explorer_daily(ce, by, period.since, period.until, services)
         except (BotoCoreError, ClientError) as e:
             notes.append(f"Cost Explorer was not read: {e}")
     if ce_groups is not None:

@@ -120,6 +120,33 @@ def bedrock_totals(
     }
 
 
+BEDROCK_SERVICE = "Amazon Bedrock"
+# Third-party models (Anthropic's Claude) bill as AWS Marketplace products named like
+# "Claude 3 Haiku (Amazon Bedrock Edition)", one service name per model.
+MARKETPLACE_SUFFIX = "(Amazon Bedrock Edition)"
+
+
+def bedrock_services(ce: Any, since: date, until: date) -> list[str]:
+    """Cost Explorer's service names for Bedrock spend in [since, until): Amazon Bedrock and every
+    Marketplace product of a model sold through it (the set grows with the models, so it is read,
+    not listed)."""
+    names = {BEDROCK_SERVICE}
+    kwargs: dict[str, Any] = {
+        "TimePeriod": {"Start": since.isoformat(), "End": until.isoformat()},
+        "Dimension": "SERVICE",
+        "SearchString": "Bedrock",
+    }
+    while True:
+        page = ce.get_dimension_values(**kwargs)
+        for value in page.get("DimensionValues", []):
+            name = value.get("Value", "")
+            if name.endswith(MARKETPLACE_SUFFIX):
+                names.add(name)
+        if not page.get("NextPageToken"):
+            return sorted(names)
+        kwargs["NextPageToken"] = page["NextPageToken"]
+
+
 def cost_explorer_daily(
     ce: Any, tag_keys: list[str], since: date, until: date, services: list[str]
 ) -> dict[tuple[str, ...], dict[date, Decimal]]:

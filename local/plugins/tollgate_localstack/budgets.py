@@ -1,11 +1,16 @@
 """AWS Budgets for LocalStack (PROVIDER_OVERRIDE_BUDGETS=tollgate): moto's budgets backend,
 completed with what Terraform's aws_budgets_budget calls and moto lacks (subscribers of a
-notification, budget tags, UpdateBudget). Budgets are stored and described; they are not
-evaluated against spend and send no notifications (see docs/reporting.md)."""
+notification, budget tags, UpdateBudget). A cost budget is described with its actual spend this
+month (CalculatedSpend.ActualSpend): what the Bedrock emulator served, priced and filtered as the
+local Cost Explorer does, by its Service filter (Claude bills under its Marketplace name, so
+Service = Amazon Bedrock alone misses it) and its TagKeyValue filter (user:<key>$<value>, active
+tags only). Budgets send no notifications (see docs/reporting.md)."""
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from localstack.aws.api import CommonServiceException, RequestContext, handler
 from localstack.services.moto import call_moto
@@ -46,6 +51,38 @@ def _notification(context: RequestContext, request: dict):
     raise _not_found(f"Unable to find the notification of budget {request['BudgetName']}.")
 
 
+def _with_spend(budget: dict, account: str) -> dict:
+    """The budget with this month's actual spend under its filters."""
+    from .bedrock.usage import USAGE
+    from .costexplorer import TAG_STATUS, _amount, cost_usd, service_of
+
+    if budget.get("BudgetType") != "COST":
+        return budget
+    filters = budget.get("CostFilters") or {}
+    services, tag_values = filters.get("Service"), filters.get("TagKeyValue")
+    active = TAG_STATUS.active(account)
+    now = datetime.now(UTC)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    def tagged(record, wanted: str) -> bool:
+        key, _, value = wanted.removeprefix("user:").partition("$")
+        return key in active and dict(record.tags).get(key, "") == value
+
+    spend = sum(
+        (
+            cost_usd(r)
+            for r in USAGE.of(account)
+            if month <= r.at <= now
+            and (not services or service_of(r.model_id) in services)
+            and (not tag_values or any(tagged(r, t) for t in tag_values))
+        ),
+        Decimal(0),
+    )
+    calculated = dict(budget.get("CalculatedSpend") or {})
+    calculated["ActualSpend"] = {"Amount": _amount(spend), "Unit": "USD"}
+    return {**budget, "CalculatedSpend": calculated}
+
+
 def _arn(account: str, name: str) -> str:
     return f"arn:aws:budgets::{account}:budget/{name}"
 
@@ -70,11 +107,16 @@ class BudgetsProvider:
     # moto's own (LocalStack has no generated API for budgets, so each is named here)
     @handler("DescribeBudget", expand=False)
     def describe_budget(self, context: RequestContext, request: dict) -> dict:
-        return call_moto(context)
+        response = call_moto(context)
+        if response.get("Budget"):
+            response["Budget"] = _with_spend(response["Budget"], request["AccountId"])
+        return response
 
     @handler("DescribeBudgets", expand=False)
     def describe_budgets(self, context: RequestContext, request: dict) -> dict:
-        return call_moto(context)
+        response = call_moto(context)
+        response["Budgets"] = [_with_spend(b, request["AccountId"]) for b in response.get("Budgets") or []]
+        return response
 
     @handler("CreateNotification", expand=False)
     def create_notification(self, context: RequestContext, request: dict) -> dict:

@@ -5,9 +5,11 @@ catalogue (TOLLGATE_PRICE_CATALOGUE, functions/tollgate/data/models.json).
 
 As on AWS, a call is billed under the tags of the application inference profile it went
 through, and only activated user-defined tags group: grouping by a key that is not active (or a
-call without that tag) puts the cost under `<key>$`. Everything is service "Amazon Bedrock";
-there are no credits, taxes, other services or Marketplace line items, and the figures are
-final at once (AWS takes hours). See docs/reporting.md.
+call without that tag) puts the cost under `<key>$`. As on AWS, Anthropic's models bill as AWS
+Marketplace products, service "<model> (Amazon Bedrock Edition)" (service_of), every other model
+as "Amazon Bedrock": a filter on Service = Amazon Bedrock alone misses Claude. GetDimensionValues
+lists the services of a period. There are no credits, taxes or other services, and the figures
+are final at once (AWS takes hours). See docs/reporting.md.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def _invalid(message: str) -> CommonServiceException:
 
 # --- prices ---------------------------------------------------------------------------------------
 _PRICES: dict[str, tuple[Decimal, Decimal]] | None = None
+_SERVICES: dict[str, str] = {}
+MARKETPLACE_SUFFIX = " (Amazon Bedrock Edition)"
 
 
 def prices() -> dict[str, tuple[Decimal, Decimal]]:
@@ -54,7 +58,25 @@ def prices() -> dict[str, tuple[Decimal, Decimal]]:
             model_id: (Decimal(str(m["inputUsdPer1k"])), Decimal(str(m["outputUsdPer1k"])))
             for model_id, m in models.items()
         }
+        # Marketplace product names: the catalogue's model name without a "(...)" note.
+        _SERVICES.update(
+            {
+                model_id: str(m.get("name") or model_id).split(" (")[0] + MARKETPLACE_SUFFIX
+                for model_id, m in models.items()
+                if m.get("family") == "anthropic"
+            }
+        )
     return _PRICES
+
+
+def service_of(model_id: str) -> str:
+    """The Cost Explorer service a call to the model bills under."""
+    prices()
+    if model_id in _SERVICES:
+        return _SERVICES[model_id]
+    if model_id.startswith("anthropic."):
+        return model_id + MARKETPLACE_SUFFIX
+    return SERVICE_NAME
 
 
 def cost_usd(record: Served) -> Decimal:
@@ -129,7 +151,7 @@ def _tag_value(record: Served, key: str, active: set[str]) -> str:
 
 def _dimension(record: Served, key: str) -> str:
     if key == "SERVICE":
-        return SERVICE_NAME
+        return service_of(record.model_id)
     if key == "REGION":
         return record.region
     if key == "LINKED_ACCOUNT":
@@ -225,6 +247,25 @@ class CostExplorerProvider:
                 item["LastUpdatedDate"] = known[key]["LastUpdatedDate"]
             items.append(item)
         return {"CostAllocationTags": items}
+
+    @handler("GetDimensionValues", expand=False)
+    def get_dimension_values(self, context: RequestContext, request: dict) -> dict:
+        period = request.get("TimePeriod") or {}
+        start = _parse_moment(period.get("Start", ""), "TimePeriod.Start")
+        end = _parse_moment(period.get("End", ""), "TimePeriod.End")
+        if end <= start:
+            raise _invalid("TimePeriod.End must be after TimePeriod.Start.")
+        key = request.get("Dimension") or ""
+        search = (request.get("SearchString") or "").lower()
+        active = TAG_STATUS.active(context.account_id)
+        records = [r for r in USAGE.of(context.account_id) if start <= r.at < end]
+        records = [r for r in records if _matches(r, request.get("Filter") or {}, active)]
+        values = [v for v in sorted({_dimension(r, key) for r in records}) if search in v.lower()]
+        return {
+            "DimensionValues": [{"Value": v, "Attributes": {}} for v in values],
+            "ReturnSize": len(values),
+            "TotalSize": len(values),
+        }
 
     @handler("GetCostAndUsage", expand=False)
     def get_cost_and_usage(self, context: RequestContext, request: dict) -> dict:
