@@ -89,7 +89,7 @@ output "alarm_names" {
 }
 
 output "kms_key_arn" {
-  description = "KMS key used for the table, log groups, function environments and alarm topic (null: AWS managed encryption)."
+  description = "KMS key of the table, logs, function environments and topic (null: AWS managed)."
   value       = local.kms_key_arn
 }
 
@@ -104,7 +104,7 @@ output "budget_names" {
 }
 
 output "caller_policy_json" {
-  description = "IAM policy (JSON) with only what a caller's role needs to run requests through this state machine (docs/deploying.md)."
+  description = "IAM policy (JSON) with only what a caller needs to run requests through the state machine."
   value = jsonencode({
     Version = "2012-10-17"
     Statement = var.workflow_type == "EXPRESS" ? [
@@ -132,7 +132,7 @@ output "caller_policy_json" {
 }
 
 output "cost_export" {
-  description = "The CUR 2.0 export `tollgate report --source cur` reads (bucket, prefix, export_name, export_arn); null when off."
+  description = "The CUR 2.0 export `tollgate report --source cur` reads; null when off."
   value = local.cost_export_on ? {
     bucket      = aws_s3_bucket.cost_export[0].bucket
     prefix      = var.cost_export.s3_prefix
@@ -142,7 +142,7 @@ output "cost_export" {
 }
 
 output "stream_admit_state_machine_arn" {
-  description = "EXPRESS machine that validates and admits a streaming request (converse_stream; docs/requests.md)."
+  description = "EXPRESS machine that admits a streaming request (converse_stream)."
   value       = aws_sfn_state_machine.stream["admit"].arn
 }
 
@@ -152,7 +152,7 @@ output "stream_settle_state_machine_arn" {
 }
 
 output "stream_caller_policy_json" {
-  description = "IAM policy (JSON) for a streaming caller: StartSyncExecution on the stream machines, ConverseStream on the routed models only."
+  description = "IAM policy (JSON) for a streaming caller: the stream machines and ConverseStream on routed models."
   value = jsonencode({
     Version = "2012-10-17"
     Statement = [

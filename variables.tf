@@ -7,7 +7,7 @@
 # --- naming and packaging ---------------------------------------------------------------------
 
 variable "name" {
-  description = "Prefix of every resource name: state machine `<name>`, functions `<name>-<role>`, table `<name>-limits`, profiles, dashboard, alarms."
+  description = "Prefix of every resource name (state machine, functions, table, profiles, dashboard, alarms)."
   type        = string
   default     = "tollgate"
 
@@ -52,7 +52,7 @@ variable "lambda_package_s3" {
 # --- routes -----------------------------------------------------------------------------------
 
 variable "models" {
-  description = "Model routes: alias -> model ID or system inference profile ID, with optional prices and max tokens. Null: the catalogue's aliases."
+  description = "Model routes: alias -> model or system profile ID, optional prices and max tokens. Null: the catalogue's."
   type = map(object({
     model_id               = string
     input_usd_per_1k       = optional(number)
@@ -85,7 +85,7 @@ variable "model_lifecycle_check" {
 }
 
 variable "inference_profiles" {
-  description = "Application inference profiles, one per cost center: route name -> the model it copies and its cost allocation tags."
+  description = "Application inference profiles: route name -> the model it copies and its cost allocation tags."
   type = map(object({
     model                  = string
     tags                   = optional(map(string), {})
@@ -117,7 +117,7 @@ variable "inference_profiles" {
 # --- limits -----------------------------------------------------------------------------------
 
 variable "limits" {
-  description = "Limits checked before every call: scope, UTC calendar window, unit, ceiling, enforce (false: shadow), shards and alert_at."
+  description = "Limits checked before every call: scope, UTC window, unit, ceiling, enforce, shards, alert_at."
   type = list(object({
     name     = optional(string)
     scope    = optional(map(string), {})
@@ -167,7 +167,7 @@ variable "applications" {
 }
 
 variable "attribution_profiles" {
-  description = "With an `applications` registry, a tagged application inference profile per model, application, cost center and environment, so every call is billed under its tags; the plan fails past `quota` (docs/reporting.md)."
+  description = "With a registry, a tagged application inference profile per model, application, cost center and environment."
   type = object({
     enabled = optional(bool, true)
     quota   = optional(number, 1000)
@@ -216,7 +216,7 @@ variable "max_request_bytes" {
 }
 
 variable "input_token_estimate" {
-  description = "How input tokens are estimated for the reservation: `heuristic`, `utf8_bytes` or `count_tokens` (docs/requests.md)."
+  description = "How input tokens are estimated for the reservation: `heuristic`, `utf8_bytes` or `count_tokens`."
   type        = string
   default     = "heuristic"
 
@@ -267,7 +267,7 @@ variable "bedrock_read_timeout_seconds" {
 }
 
 variable "reservation_lease_seconds" {
-  description = "How long a reservation is held before the sweeper closes it. Null: the workflow's longest run plus the rate-limit timeout."
+  description = "How long a reservation is held before the sweeper closes it. Null: the longest run plus the rate-limit timeout."
   type        = number
   default     = null
 
@@ -278,7 +278,7 @@ variable "reservation_lease_seconds" {
 }
 
 variable "sweeper_schedule_expression" {
-  description = "EventBridge Scheduler expression of the sweeper, which closes reservations whose lease expired."
+  description = "EventBridge Scheduler expression of the sweeper (closes reservations whose lease expired)."
   type        = string
   default     = "rate(1 minute)"
 
@@ -289,7 +289,7 @@ variable "sweeper_schedule_expression" {
 }
 
 variable "log_prompts" {
-  description = "Let the functions log prompt and response text. Off by default: prompts can hold personal data."
+  description = "Let the functions log prompt and response text (prompts can hold personal data)."
   type        = bool
   default     = false
 }
@@ -390,7 +390,7 @@ variable "create_dashboard" {
 }
 
 variable "alarms" {
-  description = "Alarms on denials, failed invocations, failed and timed-out executions and swept reservations, to a given or created SNS topic."
+  description = "Alarms on denials, failures, timeouts and swept reservations, to a given or created SNS topic."
   type = object({
     enabled                     = optional(bool, true)
     sns_topic_arn               = optional(string)
@@ -435,7 +435,7 @@ variable "cost_allocation_tags" {
 }
 
 variable "budgets" {
-  description = "AWS Budgets: key -> monthly USD for one cost allocation tag value (any service, so Claude's Marketplace charges count, unless `services` narrows it), with notifications to the topic or e-mail."
+  description = "AWS Budgets: key -> monthly USD for one cost allocation tag value (all services, so Claude's Marketplace charges count)."
   type = map(object({
     amount_usd          = number
     tag_key             = optional(string, "costCenter")
@@ -467,7 +467,7 @@ variable "budgets" {
 # --- encryption, protection, tags -------------------------------------------------------------
 
 variable "kms_key_arn" {
-  description = "ARN of a customer managed KMS key for the table, logs, function environments and topic. Null: see create_kms_key."
+  description = "A customer managed KMS key for the table, logs, environments and topic. Null: see create_kms_key."
   type        = string
   default     = null
 
