@@ -22,8 +22,11 @@ BEDROCK_CONNECT_TIMEOUT_SECONDS = 5
 DYNAMODB_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
 )
+# PutMetricData is not idempotent: an SDK retry after a lost answer stores the data twice (seen under
+# load on LocalStack: one execution counted twice). One attempt; metrics.py resends only what never
+# left. The read timeout stays below record_metrics' 8 s.
 CLOUDWATCH_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5
 )
 
 

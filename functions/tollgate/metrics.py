@@ -22,7 +22,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from tollgate.observability import emf_metrics, logger
 
@@ -64,7 +71,16 @@ def emit(
     ``cloudwatch_api``)."""
     if sink == "cloudwatch_api":
         try:
-            put_metric_data(cloudwatch(), values, dimensions, namespace=namespace, now=now)
+            _put_at_most_once(
+                lambda: put_metric_data(cloudwatch(), values, dimensions, namespace=namespace, now=now)
+            )
+            return "cloudwatch_api"
+        except MaybeApplied as error:
+            logger.error(
+                "PutMetricData got no answer and may have been applied: not sent again, as EMF "
+                "neither (PutMetricData is not idempotent; a second copy would count twice)",
+                extra={"error": str(error)},
+            )
             return "cloudwatch_api"
         except (BotoCoreError, ClientError) as error:
             logger.error(
@@ -72,6 +88,31 @@ def emit(
             )
     emit_emf(values, dimensions, namespace=namespace)
     return "emf"
+
+
+class MaybeApplied(Exception):
+    """The request was sent and no answer came: CloudWatch may have stored it."""
+
+
+# Errors raised before the request reached CloudWatch: sending it again cannot count twice.
+NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+# Errors after it was sent, without an answer: it may have been stored.
+NO_ANSWER = (ReadTimeoutError, ConnectionClosedError)
+
+
+def _put_at_most_once(put: Callable[[], None]) -> None:
+    """PutMetricData has no idempotency token, so the client makes one attempt (clients.py) and
+    only a request that never left is sent again; one that got no answer is never resent (a lost
+    data point is reported in the logs; a doubled one would silently break exactly-once)."""
+    for attempt in (1, 2):
+        try:
+            put()
+            return
+        except NO_ANSWER as error:
+            raise MaybeApplied(str(error)) from error
+        except NOT_SENT:
+            if attempt == 2:
+                raise
 
 
 def emit_emf(values: Mapping[str, float], dimensions: Mapping[str, str], *, namespace: str) -> None:
@@ -123,10 +164,15 @@ def emit_count(name: str, value: float, *, namespace: str, sink: str, cloudwatch
     """One metric without dimensions (the sweeper's count of closed reservations)."""
     if sink == "cloudwatch_api":
         try:
-            cloudwatch().put_metric_data(
-                Namespace=namespace,
-                MetricData=[{"MetricName": name, "Value": float(value), "Unit": UNITS[name]}],
+            _put_at_most_once(
+                lambda: cloudwatch().put_metric_data(
+                    Namespace=namespace,
+                    MetricData=[{"MetricName": name, "Value": float(value), "Unit": UNITS[name]}],
+                )
             )
+            return
+        except MaybeApplied as error:
+            logger.error("PutMetricData got no answer: not sent again", extra={"error": str(error)})
             return
         except (BotoCoreError, ClientError) as error:
             logger.error(
