@@ -49,7 +49,7 @@ $(TF_CLI_CONFIG):
 	@mkdir -p $(@D)
 	@printf 'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n' "$(TF_PLUGIN_DIR)" > $@
 
-.tf/init.stamp: $(if $(TF_PLUGIN_DIR),$(TF_CLI_CONFIG)) versions.tf $(wildcard examples/*/main.tf examples/*/versions.tf)
+.tf/init.stamp: $(if $(TF_PLUGIN_DIR),$(TF_CLI_CONFIG)) $(wildcard *.tf modules/*/*.tf examples/*/*.tf)
 	@for d in $(TF_DIRS); do terraform -chdir=$$d init -input=false -backend=false >/dev/null || { echo "terraform init failed in $$d"; exit 1; }; done
 	@touch $@
 
