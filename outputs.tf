@@ -155,7 +155,7 @@ output "stream_caller_policy_json" {
   description = "IAM policy (JSON) for a streaming caller: the stream machines and ConverseStream on routed models."
   value = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "AdmitAndSettleStreams"
         Effect   = "Allow"
@@ -168,6 +168,15 @@ output "stream_caller_policy_json" {
         Action   = ["bedrock:InvokeModelWithResponseStream"]
         Resource = local.bedrock_invoke_arns
       },
-    ]
+      ], !local.attribution_enabled ? [] : [
+      # With a registry, calls go through the attribution profiles (as InvokeAttributionProfiles).
+      {
+        Sid       = "StreamAttributionProfiles"
+        Effect    = "Allow"
+        Action    = ["bedrock:InvokeModelWithResponseStream"]
+        Resource  = ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:application-inference-profile/*"]
+        Condition = { StringEquals = { "aws:ResourceTag/${local.attribution_tag_key}" = var.name } }
+      },
+    ])
   })
 }

@@ -130,6 +130,21 @@ run "the_invoke_role_may_call_only_profiles_carrying_the_deployment_tag" {
   }
 }
 
+run "a_streaming_caller_may_stream_through_the_attribution_profiles_too" {
+  command = plan
+
+  assert {
+    condition = one([for s in jsondecode(output.stream_caller_policy_json).Statement : s if s.Sid == "StreamAttributionProfiles"]) == {
+      Sid       = "StreamAttributionProfiles"
+      Effect    = "Allow"
+      Action    = ["bedrock:InvokeModelWithResponseStream"]
+      Resource  = ["arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/*"]
+      Condition = { StringEquals = { "aws:ResourceTag/TollgateDeployment" = "tollgate" } }
+    }
+    error_message = "With a registry, streams go through the attribution profiles: the streaming caller must reach them, by the deployment's tag only."
+  }
+}
+
 run "no_profiles_and_no_statement_without_a_registry" {
   command = plan
 
