@@ -29,7 +29,15 @@ def test_standard_workflow_runs_the_same_outcomes(aws, standard_deployment):
     first = cli.run_request(sfn, arn, request(app), express=False)
     assert first.name == "Succeeded", first.as_dict()
     assert first.output["usage"]["outputTokens"] > 0
-    assert first.output["modelId"] == "amazon.nova-micro-v1:0"
+    # the deployment has a registry: the call went through the application's attribution profile
+    # for nova-micro (DESIGN: modelId is the resolved model or profile ARN, modelMetric its ID)
+    profile = first.output["modelId"]
+    assert ":application-inference-profile/" in profile, profile
+    assert first.output["modelMetric"] == profile.rsplit("/", 1)[1]
+    copied = aws("bedrock").get_inference_profile(inferenceProfileIdentifier=profile)
+    assert [m["modelArn"].rsplit("/", 1)[1] for m in copied["models"]] == ["amazon.nova-micro-v1:0"]
+    tags = {t["key"]: t["value"] for t in aws("bedrock").list_tags_for_resource(resourceARN=profile)["tags"]}
+    assert (tags["applicationId"], tags["environment"]) == (app, "dev")
 
     second = cli.run_request(sfn, arn, request(app), express=False)  # the limit is 1 request a day
     assert second.name == "RateLimitExceeded", second.as_dict()
