@@ -28,7 +28,7 @@ def aws(localstack_endpoint):
     return make
 
 
-WARM_UP_EXECUTIONS = 20  # as many as the widest parallel burst of the tests
+WARM_UP_EXECUTIONS = 24  # as many as the widest parallel burst of the tests (test_workflow: 24)
 WARM_UP_ROUNDS = 4
 
 
