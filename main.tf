@@ -268,6 +268,32 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   tags              = var.tags
 }
 
+locals {
+  # Statements every state machine role needs (the main one and the stream machines'): log delivery
+  # and, when tracing, X-Ray writes. Neither kind of action supports resource-level permissions.
+  state_machine_log_delivery_statement = {
+    Sid    = "DeliverExecutionLogs"
+    Effect = "Allow"
+    Action = [
+      "logs:CreateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:DescribeLogGroups",
+      "logs:DescribeResourcePolicies",
+      "logs:GetLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:UpdateLogDelivery",
+    ]
+    Resource = "*"
+  }
+  state_machine_trace_statements = var.tracing_enabled ? [{
+    Sid      = "WriteTraces"
+    Effect   = "Allow"
+    Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    Resource = "*"
+  }] : []
+}
+
 resource "aws_iam_role" "state_machine" {
   name                 = "${var.name}-state-machine"
   path                 = var.iam_role_path
@@ -323,22 +349,7 @@ locals {
           Resource  = "*"
           Condition = { StringEquals = { "cloudwatch:namespace" = var.metrics_namespace } }
         },
-        # The CloudWatch Logs delivery actions support no resource-level permissions.
-        {
-          Sid    = "DeliverExecutionLogs"
-          Effect = "Allow"
-          Action = [
-            "logs:CreateLogDelivery",
-            "logs:DeleteLogDelivery",
-            "logs:DescribeLogGroups",
-            "logs:DescribeResourcePolicies",
-            "logs:GetLogDelivery",
-            "logs:ListLogDeliveries",
-            "logs:PutResourcePolicy",
-            "logs:UpdateLogDelivery",
-          ]
-          Resource = "*"
-        },
+        local.state_machine_log_delivery_statement,
       ],
       local.kms_key_arn == null ? [] : [{
         Sid      = "WriteEncryptedTable"
@@ -346,13 +357,7 @@ locals {
         Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
         Resource = local.kms_key_arn
       }],
-      # X-Ray write actions support no resource-level permissions.
-      var.tracing_enabled ? [{
-        Sid      = "WriteTraces"
-        Effect   = "Allow"
-        Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-        Resource = "*"
-      }] : [],
+      local.state_machine_trace_statements,
     )
   })
 

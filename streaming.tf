@@ -36,30 +36,9 @@ locals {
           Action   = ["lambda:InvokeFunction"]
           Resource = concat(local.stream_function_arns, [for a in local.stream_function_arns : "${a}:*"])
         },
-        # The CloudWatch Logs delivery actions support no resource-level permissions.
-        {
-          Sid    = "DeliverExecutionLogs"
-          Effect = "Allow"
-          Action = [
-            "logs:CreateLogDelivery",
-            "logs:DeleteLogDelivery",
-            "logs:DescribeLogGroups",
-            "logs:DescribeResourcePolicies",
-            "logs:GetLogDelivery",
-            "logs:ListLogDeliveries",
-            "logs:PutResourcePolicy",
-            "logs:UpdateLogDelivery",
-          ]
-          Resource = "*"
-        },
+        local.state_machine_log_delivery_statement,
       ],
-      # X-Ray write actions support no resource-level permissions.
-      var.tracing_enabled ? [{
-        Sid      = "WriteTraces"
-        Effect   = "Allow"
-        Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-        Resource = "*"
-      }] : [],
+      local.state_machine_trace_statements,
     )
   })
 }
