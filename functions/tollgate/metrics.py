@@ -69,25 +69,30 @@ def emit(
 ) -> str:
     """Emit ``values`` (metric name -> value); return the sink that took them (``emf`` or
     ``cloudwatch_api``)."""
-    if sink == "cloudwatch_api":
-        try:
-            _put_at_most_once(
-                lambda: put_metric_data(cloudwatch(), values, dimensions, namespace=namespace, now=now)
-            )
-            return "cloudwatch_api"
-        except MaybeApplied as error:
-            logger.error(
-                "PutMetricData got no answer and may have been applied: not sent again, as EMF "
-                "neither (PutMetricData is not idempotent; a second copy would count twice)",
-                extra={"error": str(error)},
-            )
-            return "cloudwatch_api"
-        except (BotoCoreError, ClientError) as error:
-            logger.error(
-                "PutMetricData failed; writing the metrics as EMF instead", extra={"error": str(error)}
-            )
+    if sink == "cloudwatch_api" and _put_or_fall_back(
+        lambda: put_metric_data(cloudwatch(), values, dimensions, namespace=namespace, now=now)
+    ):
+        return "cloudwatch_api"
     emit_emf(values, dimensions, namespace=namespace)
     return "emf"
+
+
+def _put_or_fall_back(put: Callable[[], None]) -> bool:
+    """Send through the API, at most once (True); False when the caller should write EMF instead:
+    the request was refused or never reached CloudWatch, so EMF cannot count it twice."""
+    try:
+        _put_at_most_once(put)
+        return True
+    except MaybeApplied as error:
+        logger.error(
+            "PutMetricData got no answer and may have been applied: not sent again, as EMF "
+            "neither (PutMetricData is not idempotent; a second copy would count twice)",
+            extra={"error": str(error)},
+        )
+        return True
+    except (BotoCoreError, ClientError) as error:
+        logger.error("PutMetricData failed; writing EMF instead", extra={"error": str(error)})
+        return False
 
 
 class MaybeApplied(Exception):
@@ -162,22 +167,13 @@ def put_metric_data(
 
 def emit_count(name: str, value: float, *, namespace: str, sink: str, cloudwatch: Callable[[], Any]) -> None:
     """One metric without dimensions (the sweeper's count of closed reservations)."""
-    if sink == "cloudwatch_api":
-        try:
-            _put_at_most_once(
-                lambda: cloudwatch().put_metric_data(
-                    Namespace=namespace,
-                    MetricData=[{"MetricName": name, "Value": float(value), "Unit": UNITS[name]}],
-                )
-            )
-            return
-        except MaybeApplied as error:
-            logger.error("PutMetricData got no answer: not sent again", extra={"error": str(error)})
-            return
-        except (BotoCoreError, ClientError) as error:
-            logger.error(
-                "PutMetricData failed; writing the metric as EMF instead", extra={"error": str(error)}
-            )
+    if sink == "cloudwatch_api" and _put_or_fall_back(
+        lambda: cloudwatch().put_metric_data(
+            Namespace=namespace,
+            MetricData=[{"MetricName": name, "Value": float(value), "Unit": UNITS[name]}],
+        )
+    ):
+        return
     blob = {
         "_aws": {
             "Timestamp": int(datetime.now(UTC).timestamp() * 1000),
