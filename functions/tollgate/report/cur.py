@@ -19,13 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# Claude (and other Marketplace-sold models) bill under a Marketplace product named
+# "<model> (Amazon Bedrock Edition)", not under AmazonBedrock: the name Cost Explorer shows too.
+from tollgate.report.sources import MARKETPLACE_SUFFIX
+
 # CUR 2.0 keeps user-defined tags in the resource_tags map as user_<key>; the caller's IAM
 # principal is line_item_iam_principal (a data export with caller identity).
 PRINCIPAL = "iamPrincipal"
 BEDROCK_PRODUCT_CODE = "AmazonBedrock"
-# Claude (and other Marketplace-sold models) bill under a Marketplace product named
-# "<model> (Amazon Bedrock Edition)", not under AmazonBedrock.
-MARKETPLACE_SUFFIX = "(Amazon Bedrock Edition)"
 _NAME = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
 _IDENT = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
