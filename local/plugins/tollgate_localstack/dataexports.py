@@ -34,9 +34,8 @@ from decimal import Decimal
 from localstack.aws.api import CommonServiceException, RequestContext, handler
 from localstack.services.plugins import Service, aws_provider
 
-from .bedrock.catalog import MODELS
 from .bedrock.usage import USAGE, Served
-from .costexplorer import prices
+from .costexplorer import SERVICE_NAME, prices, service_of
 
 LOG = logging.getLogger(__name__)
 REFRESH_S = float(os.environ.get("TOLLGATE_CUR_REFRESH_SECONDS", "2"))
@@ -238,15 +237,14 @@ def _month(moment: datetime) -> tuple[datetime, datetime]:
     return start, (start + timedelta(days=32)).replace(day=1)
 
 
-def _product(model_id: str, region: str) -> tuple[str, str]:
-    """(line_item_product_code, product_name): Anthropic's models are billed as Marketplace
-    products "<model> (Amazon Bedrock Edition)"; every other model as Amazon Bedrock."""
-    model = MODELS.get(model_id)
-    name = getattr(model, "name", None) or model_id
-    if f".{model_id}".find(".anthropic.") >= 0:
-        code = "prod-" + hashlib.sha256(model_id.encode()).hexdigest()[:12]
-        return code, f"{name} (Amazon Bedrock Edition)"
-    return "AmazonBedrock", "Amazon Bedrock"
+def _product(model_id: str) -> tuple[str, str]:
+    """(line_item_product_code, product_name): the service the local Cost Explorer bills the model
+    under (service_of): Amazon Bedrock, or for Anthropic's models a Marketplace product
+    "<model> (Amazon Bedrock Edition)" with a product code of its own."""
+    name = service_of(model_id)
+    if name == SERVICE_NAME:
+        return "AmazonBedrock", name
+    return "prod-" + hashlib.sha256(model_id.encode()).hexdigest()[:12], name
 
 
 def line_items(records: list[Served], caller_identity: bool) -> list[dict]:
@@ -262,7 +260,7 @@ def line_items(records: list[Served], caller_identity: bool) -> list[dict]:
         groups.items()
     ):
         price_in, price_out = prices().get(model_id, (Decimal(0), Decimal(0)))
-        code, product_name = _product(model_id, region)
+        code, product_name = _product(model_id)
         start, end = _month(day)
         resource_tags = {f"user_{k}": v for k, v in tags}
         if caller_identity:
