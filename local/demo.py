@@ -244,7 +244,7 @@ def main() -> int:
     express = cli.is_express(sfn, arn)
     sent = traffic()
     since = datetime.now(UTC)
-    print(f"\n== sending {len(sent)} requests, 4 at a time")
+    print(f"\n== sending {len(sent)} requests, 4 at a time, each burst at once ({BURST_WORKERS} in flight)")
 
     # The traffic goes through the application client, tollgate.client: each request gets a
     # requestId (a retry replays it), and its typed error becomes the table's outcome.
